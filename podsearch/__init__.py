@@ -1,0 +1,1 @@
+"""podcast-search: the library the DVC stages call."""
