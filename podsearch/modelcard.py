@@ -1,0 +1,143 @@
+"""The README.md model card of the fine-tuned encoder, in the layout of the recipe's pinecone/distiluse-podcast-nq
+card. Every parameter shown is read from the objects of the real run (training arguments, loss, sampler, metrics),
+so the card cannot drift from what was trained.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+# Training arguments worth showing; the rest are transformers defaults nobody tuned.
+SHOWN_ARGS = (
+    "num_train_epochs", "per_device_train_batch_size", "learning_rate", "warmup_steps", "lr_scheduler_type",
+    "weight_decay", "max_grad_norm", "seed", "data_seed", "batch_sampler", "dataloader_drop_last", "bf16", "fp16",
+    "optim", "logging_steps",
+)
+
+
+def _plain(value: Any) -> Any:
+    """JSON-friendly view of enum / class values (e.g. BatchSamplers.NO_DUPLICATES -> 'no_duplicates')."""
+    if hasattr(value, "value"):
+        return value.value
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    return str(value)
+
+
+def training_parameters(args, total_steps: int) -> dict[str, Any]:
+    shown = {name: _plain(getattr(args, name)) for name in SHOWN_ARGS if hasattr(args, name)}
+    shown["warmup_steps_resolved"] = int(args.get_warmup_steps(total_steps)) if total_steps else 0
+    shown["total_steps"] = int(total_steps)
+    return shown
+
+
+def _metrics_table(metrics: dict[str, Any]) -> str:
+    rows = []
+    for name in ("mrr@5", "map", "ndcg@5"):
+        before, after = metrics.get(f"inbatch_{name}_before"), metrics.get(f"inbatch_{name}_after")
+        if before is None and after is None:
+            continue
+        fmt = lambda v: "n/a" if v is None else f"{v:.4f}"  # noqa: E731
+        rows.append(f"| {name.upper() if name == 'map' else name.replace('mrr', 'MRR').replace('ndcg', 'NDCG')} "
+                    f"| {fmt(before)} | {fmt(after)} |")
+    if not rows:
+        return "_No evaluation was run._"
+    return "| metric | base model | fine-tuned |\n|---|---|---|\n" + "\n".join(rows)
+
+
+def render_model_card(
+    *,
+    model,
+    model_name: str,
+    base_model: str,
+    args,
+    loss,
+    metrics: dict[str, Any],
+    data: dict[str, Any],
+) -> str:
+    """Markdown card. `data` describes the training data: generators (name -> pair count), train/eval episodes and
+    pairs; `metrics` is what metrics/train.json records (steps, trained pairs, in-batch scores)."""
+    dimension = model.get_embedding_dimension()
+    loss_name = f"{type(loss).__module__}.{type(loss).__name__}"
+    loss_params = {k: _plain(v) for k, v in loss.get_config_dict().items()}
+    steps = int(metrics.get("steps", 0))
+    params = training_parameters(args, steps)
+    generators = ", ".join(f"`{name}` ({count} pairs)" for name, count in sorted(data.get("generators", {}).items()))
+    return f"""---
+library_name: sentence-transformers
+pipeline_tag: sentence-similarity
+tags:
+- sentence-transformers
+- feature-extraction
+- sentence-similarity
+- podcast-search
+base_model: {base_model}
+---
+
+# {model_name}
+
+This is a [sentence-transformers](https://www.SBERT.net) model fine-tuned from `{base_model}` for natural-language
+podcast episode search: it maps queries and episode texts (episode title, description, show title, show
+description) to a {dimension} dimensional dense vector space, where a query lands near the episodes that answer it.
+
+## Usage (Sentence-Transformers)
+
+```
+pip install -U sentence-transformers
+```
+
+```python
+from sentence_transformers import SentenceTransformer
+
+model = SentenceTransformer("models/podcast-encoder")
+queries = ["podcast about the history of jazz"]
+episodes = ["Episode 12: Miles Davis and the birth of cool. A look at jazz in the 1950s."]
+query_embeddings = model.encode_query(queries)
+episode_embeddings = model.encode_document(episodes)
+print(model.similarity(query_embeddings, episode_embeddings))
+```
+
+## Training data
+
+Synthetic (query, episode) pairs made by the `generate_queries` stage; generators: {generators or "n/a"}.
+Split by episode (no episode in two splits): {data.get("train_episodes", "n/a")} train episodes
+({data.get("train_pairs_available", "n/a")} pairs, {metrics.get("train_pairs", "n/a")} selected by
+`max_train_pairs`), {data.get("eval_episodes", "n/a")} eval episodes ({data.get("eval_pairs", "n/a")} queries).
+The sampler yielded {metrics.get("trained_pairs", "n/a")} pairs in {steps} steps
+({metrics.get("batches_per_epoch", "n/a")} batches per epoch, smallest batch {metrics.get("smallest_batch", "n/a")}).
+
+## Evaluation
+
+In-batch ranking on the eval split: every eval query ranks its own episode among all eval episodes
+(sentence-transformers `RerankingEvaluator`, cosine similarity, at_k=5).
+
+{_metrics_table(metrics)}
+
+## Training
+
+The model was trained with the parameters:
+
+**Batch sampler**: `BatchSamplers.NO_DUPLICATES` (no text twice in a batch, so in-batch negatives are real
+negatives), batch size {args.per_device_train_batch_size}, {metrics.get("batches_per_epoch", "n/a")} batches per epoch.
+
+**Loss**:
+
+`{loss_name}` with parameters:
+```
+{json.dumps(loss_params, indent=2, sort_keys=True)}
+```
+
+Parameters of the `SentenceTransformerTrainer` run:
+```
+{json.dumps(params, indent=2, sort_keys=True)}
+```
+
+Trained on {metrics.get("device", "n/a")} in {metrics.get("train_seconds", "n/a")} s
+({metrics.get("pairs_per_second", "n/a")} pairs/s), max_seq_length {model.max_seq_length}.
+
+## Full Model Architecture
+
+```
+{model}
+```
+"""

