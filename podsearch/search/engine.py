@@ -6,6 +6,7 @@ model pays for it) unless the caller injects them, which is how tests use tiny f
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -18,6 +19,8 @@ from podsearch.retrieval.bm25 import BM25Index
 from podsearch.retrieval.fusion import reciprocal_rank_fusion
 from podsearch.retrieval.index import VectorIndex
 from podsearch.search.build import BM25, MANIFEST, META, VECTORS
+
+log = logging.getLogger(__name__)
 
 
 class SearchError(Exception):
@@ -88,6 +91,22 @@ def resolve_spec(spec: str, index_dir: Path) -> str:
 
 
 def load_query_encoder(spec: str, index_dir: Path, threads: int = 1):
+    """The numpy encoder (podsearch/search/fast_encoder.py: no torch import, ~0.05 s to load) when it supports the
+    model folder, else SentenceTransformer (importing it alone takes ~5 s on the project's CPU)."""
+    from podsearch.search.fast_encoder import UnsupportedModel, load_fast_encoder
+
+    path = resolve_spec(spec, index_dir)
+    try:
+        model = load_fast_encoder(path, threads=threads)
+        model.encode(["warm up"])  # pages in the memory-mapped weights now, not on the first query
+        log.info("query encoder for %s: numpy fast path", path)
+        return model
+    except UnsupportedModel as exc:
+        log.info("query encoder for %s: SentenceTransformer (fast path unsupported: %s)", path, exc)
+    return load_sentence_transformer(path, threads)
+
+
+def load_sentence_transformer(path: str, threads: int = 1):
     # Imported here: torch + sentence-transformers take seconds to import, and error paths should not pay for it.
     import torch
     from sentence_transformers import SentenceTransformer
@@ -100,7 +119,7 @@ def load_query_encoder(spec: str, index_dir: Path, threads: int = 1):
         torch.set_num_threads(threads)
 
     hf_logging.disable_progress_bar()  # a "Loading weights" bar on every CLI call is noise
-    model = SentenceTransformer(resolve_spec(spec, index_dir), device="cpu")
+    model = SentenceTransformer(path, device="cpu")
     # The first forward pass is ~100x slower (lazy kernel set-up); pay it at start-up, not on the first query.
     model.encode(["warm up"])
     return model
