@@ -1,0 +1,313 @@
+"""End to end: the whole DVC pipeline on a tiny copy of the project, and the users' daily loop around it.
+
+The module fixture `pipeline` copies the project into a temporary git + DVC repo (tests/e2e_project.py: fixture CSVs
+as the embedded sample, a tiny random distiluse as train.base_model, batch 8, 97 prepared episodes), runs the first
+`dvc repro` with the params audit on, and commits dvc.lock and the metrics on branch `main`.
+
+The tests share that repo and run in file order (pytest keeps definition order); each documents the state it
+starts from and leaves:
+  1. test_first_repro_then_nothing_to_do  main as committed by the fixture              -> unchanged
+  2. test_params_audit                    reads the fixture's audit files only          -> unchanged
+  3. test_evaluate_param_reruns_only_evaluate   main; evaluate.rrf_k 60 -> 30           -> committed on main
+  4. test_querygen_branch_and_metrics_diff      branch exp-querygen (querygen.seed)     -> back on main, checked out
+  5. test_push_clone_pull                 main pushed to a local remote (.dvc/config committed); a git clone pulls
+  6. test_exp_run_and_show                `dvc exp run -S train.learning_rate=...` in main's workspace (last: it
+                                          leaves params.yaml modified)
+Run only these with `pytest -m e2e`; skip them with `pytest -m "not e2e"`.
+"""
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from e2e_project import Project, Result, build_project, leaf_keys, lookup, ran_stages  # noqa: E402
+from tiny_models import make_tiny_distiluse  # noqa: E402
+
+pytestmark = pytest.mark.e2e
+
+ALL_STAGES = {"download", "prepare", "generate_queries", "split", "train", "embed_base", "embed_finetuned",
+              "embed_use", "evaluate", "index"}
+UP_TO_DATE = "Data and pipelines are up to date."
+OUTPUTS = [  # every stage output, files and folders, that must exist after a repro (and after a pull)
+    "data/raw/podcasts.csv", "data/raw/episodes.csv",
+    "data/prepared/episodes.parquet",
+    "data/pairs/pairs.parquet", "data/pairs/shards",
+    "data/splits/train.parquet", "data/splits/eval.parquet", "data/splits/test.parquet",
+    "models/podcast-encoder/README.md", "models/podcast-encoder/modules.json",
+    "data/embeddings/base.npy", "data/embeddings/base.ids.txt",
+    "data/embeddings/finetuned.npy", "data/embeddings/finetuned.ids.txt",
+    "data/embeddings/use.npy", "data/embeddings/use.ids.txt",
+    "data/index",
+]
+METRICS = ["metrics/prepare.json", "metrics/querygen.json", "metrics/split.json", "metrics/train.json",
+           "metrics/eval.json", "plots/train_loss.csv", "plots/recall_at_k_synthetic.csv",
+           "plots/recall_at_k_curated.csv"]
+HEADLINE = [f"{prefix}{metric}_{system}" for prefix in ("", "curated_") for metric in ("recall@30", "recall@10",
+            "mrr@30", "ndcg@10") for system in ("base", "finetuned", "bm25", "hybrid", "use")]
+
+# Declared params a stage legitimately does not read in this configuration: keys of alternatives not selected.
+UNSELECTED = {
+    "download": {"data.kaggle_dataset"},  # data.source is sample
+    "generate_queries": set(),  # filled below: querygen.doc2query.* and querygen.instruct.* (querygen.method pseudo)
+    "evaluate": {"evaluate.hnsw_m", "evaluate.hnsw_ef_search",  # evaluate.index is exact
+                 "evaluate.pinecone_index", "evaluate.pinecone_cloud", "evaluate.pinecone_region"},
+}
+UNSELECTED_SECTIONS = {"generate_queries": ["querygen.doc2query", "querygen.instruct"]}
+# Keys read that params.yaml does not have (so nothing for DVC to track): querygen's method_config() looks up the
+# selected method's subsection, and pseudo has none.
+ABSENT_READS_OK = {"generate_queries": {"querygen.pseudo"}}
+
+
+@dataclass
+class Pipeline:
+    project: Project
+    first: Result
+    audit_dir: Path
+    remote_root: Path
+    timings: dict = field(default_factory=dict)
+
+
+def _check(result: Result, condition: bool, message: str) -> None:
+    assert condition, f"{message}\n{result.describe()}"
+
+
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory) -> Pipeline:
+    started = time.perf_counter()
+    base = tmp_path_factory.mktemp("e2e")
+    # The base model lives outside the project so git and DVC never see it; it is only a params value.
+    words = " ".join(Path(__file__).resolve().parent.joinpath("fixtures", name).read_text(errors="ignore")
+                     for name in ("e2e_podcasts.csv", "e2e_episodes.csv")).split()[:4000]
+    model = make_tiny_distiluse(base / "tiny-distiluse", words=words)
+    project = build_project(base / "project", base_model=model)
+    audit_dir = base / "params-audit"
+    audit_dir.mkdir()
+    built = time.perf_counter()
+    first = project.dvc("repro", env={"PODSEARCH_PARAMS_AUDIT": str(audit_dir)})
+    repro_done = time.perf_counter()
+    project.commit("first repro: dvc.lock and metrics")
+    return Pipeline(project, first, audit_dir, base, timings={
+        "build_project_s": round(built - started, 1), "first_repro_s": round(repro_done - built, 1)})
+
+
+# ------------------------------------------------------------------------------------------------------------- 1
+def test_first_repro_then_nothing_to_do(pipeline):
+    """Every stage ran once, every output exists, eval.json has the headline keys; a second repro runs nothing."""
+    project, first = pipeline.project, pipeline.first
+    ran = ran_stages(first.output)
+    _check(first, set(ran) == ALL_STAGES and len(ran) == len(ALL_STAGES),
+           f"first repro should run each stage once, ran {ran}")
+    missing = [p for p in OUTPUTS + METRICS if not (project.root / p).exists()]
+    _check(first, not missing, f"outputs missing after repro: {missing}")
+    assert any((project.root / "data/index").iterdir()), "data/index is empty"
+
+    report = json.loads((project.root / "metrics/eval.json").read_text())
+    absent = [k for k in HEADLINE if k not in report]
+    assert not absent, f"metrics/eval.json lacks headline keys {absent}; has {sorted(report)}"
+    assert all(0.0 <= report[k] <= 1.0 for k in HEADLINE), {k: report[k] for k in HEADLINE}
+    assert report["sizes"]["synthetic"]["queries"] > 0 and report["sizes"]["curated"]["queries"] == 4, report["sizes"]
+    train = json.loads((project.root / "metrics/train.json").read_text())
+    assert "inbatch_mrr@5_after" in train and train["steps"] > 0, train
+    split = json.loads((project.root / "metrics/split.json").read_text())
+    assert "inbatch_mrr@5_after" not in split  # sanity: metrics files are distinct
+
+    again = project.dvc("repro")
+    _check(again, not ran_stages(again.output), "a second repro with nothing changed must run no stage")
+    status = project.dvc("status")
+    _check(status, UP_TO_DATE in status.output, "dvc status should report everything up to date")
+
+
+# ------------------------------------------------------------------------------------------------------------- 2
+def _declared(project: Project) -> dict[str, list[str]]:
+    stages = yaml.safe_load((project.root / "dvc.yaml").read_text())["stages"]
+    declared = {}
+    for name, stage in stages.items():
+        keys = []
+        for entry in stage.get("params", []):
+            if isinstance(entry, str):
+                keys.append(entry)
+            else:  # {file: [keys]}: only params.yaml is used in this project
+                for file, file_keys in entry.items():
+                    assert file == "params.yaml", f"stage {name}: params from {file} not handled by this test"
+                    keys.extend(file_keys or [])
+        declared[name] = keys
+    return declared
+
+
+def test_params_audit(pipeline):
+    """dvc.yaml declares exactly the params each stage's code reads (leaf keys; unselected alternatives excepted)."""
+    project = pipeline.project
+    params = project.params()
+    unselected = {stage: set(keys) for stage, keys in UNSELECTED.items()}
+    for stage, sections in UNSELECTED_SECTIONS.items():
+        for section in sections:
+            found, value = lookup(params, section)
+            assert found and isinstance(value, dict), f"params.yaml: {section} should be a section"
+            unselected[stage] |= leaf_keys(value, section)
+
+    problems = []
+    checked = 0
+    for stage, entries in _declared(project).items():
+        if not entries:
+            continue  # a stage without params has nothing to audit
+        declared = set()
+        for key in entries:
+            found, value = lookup(params, key)
+            assert found, f"dvc.yaml stage {stage} declares {key}, which params.yaml lacks"
+            declared |= leaf_keys(value, key)
+        assert unselected.get(stage, set()) <= declared, f"{stage}: stale exceptions {unselected[stage] - declared}"
+        audit = pipeline.audit_dir / f"{stage}.txt"
+        if not audit.exists():
+            problems.append(f"{stage}: declares {sorted(declared)} but read no params at all (no {audit.name})")
+            continue
+        read_leaves, absent = set(), set()
+        for key in set(audit.read_text().split()):
+            found, value = lookup(params, key)
+            if not found:
+                absent.add(key)
+            elif not isinstance(value, dict):  # reading a section dict itself is not a use of its keys
+                read_leaves.add(key)
+        undeclared = read_leaves - declared
+        unread = declared - read_leaves - unselected.get(stage, set())
+        unexpected_absent = absent - ABSENT_READS_OK.get(stage, set())
+        if undeclared:
+            problems.append(f"{stage}: reads {sorted(undeclared)} but dvc.yaml does not declare them")
+        if unread:
+            problems.append(f"{stage}: declares {sorted(unread)} but its code never reads them")
+        if unexpected_absent:
+            problems.append(f"{stage}: reads {sorted(unexpected_absent)}, which params.yaml does not have")
+        checked += 1
+    assert checked == len(ALL_STAGES), f"audited {checked} stages, expected {len(ALL_STAGES)}"
+    assert not problems, "params audit:\n" + "\n".join(problems)
+
+
+# ------------------------------------------------------------------------------------------------------------- 3
+def test_evaluate_param_reruns_only_evaluate(pipeline):
+    """From main as committed: an evaluate-only knob reruns evaluate alone. Leaves the change committed on main."""
+    project = pipeline.project
+    assert project.params()["evaluate"]["rrf_k"] != 30
+    project.set_params({("evaluate", "rrf_k"): 30})
+    result = project.dvc("repro")
+    _check(result, ran_stages(result.output) == ["evaluate"], "evaluate.rrf_k must rerun evaluate and nothing else")
+    project.commit("evaluate.rrf_k 30")
+
+
+# ------------------------------------------------------------------------------------------------------------- 4
+QUERYGEN_RERUNS = {"generate_queries", "split", "train", "embed_finetuned", "evaluate", "index"}
+
+
+def _diff_changed(diff: dict, file: str, key: str) -> tuple[bool, dict | None]:
+    entry = diff.get(file, {}).get(key)
+    return bool(entry) and entry.get("old") != entry.get("new"), entry
+
+
+def test_querygen_branch_and_metrics_diff(pipeline):
+    """On branch exp-querygen, querygen.seed reruns exactly the stages downstream of the pairs, and
+    `dvc metrics diff main exp-querygen` shows the in-batch MRR@5 and the fine-tuned retrieval metrics moving.
+    Ends back on main with its outputs checked out."""
+    project = pipeline.project
+    project.git("checkout", "-q", "-b", "exp-querygen")
+    # A different seed picks different pseudo-query sentences and crops (checked: pairs.parquet changes; split
+    # reruns only when its hash does).
+    project.set_params({("querygen", "seed"): 7})
+    result = project.dvc("repro")
+    ran = ran_stages(result.output)
+    _check(result, set(ran) == QUERYGEN_RERUNS and len(ran) == len(QUERYGEN_RERUNS),
+           f"querygen.seed should rerun {sorted(QUERYGEN_RERUNS)} once each; ran {ran}")
+    project.commit("exp: querygen.seed 7")
+
+    diff_json = project.dvc("metrics", "diff", "main", "exp-querygen", "--json")
+    diff = json.loads(diff_json.stdout)
+    table = project.dvc("metrics", "diff", "main", "exp-querygen")
+    print(f"\n$ dvc metrics diff main exp-querygen\n{table.stdout}")
+    changed, entry = _diff_changed(diff, "metrics/train.json", "inbatch_mrr@5_after")
+    _check(diff_json, changed, f"metrics/train.json inbatch_mrr@5_after should differ, got {entry}")
+    _check(table, "inbatch_mrr@5_after" in table.stdout, "the metrics diff table should list inbatch_mrr@5_after")
+    # The synthetic corpus (test episodes) has more than 30 episodes, so Recall@30 can and must move.
+    report = json.loads(project.git("show", "main:metrics/eval.json").stdout)
+    assert report["sizes"]["synthetic"]["episodes"] > 30, report["sizes"]
+    changed, entry = _diff_changed(diff, "metrics/eval.json", "recall@30_finetuned")
+    _check(diff_json, changed, f"metrics/eval.json recall@30_finetuned should differ, got {entry}")
+
+    project.git("checkout", "-q", "main")
+    project.dvc("checkout")
+    status = project.dvc("status")
+    _check(status, UP_TO_DATE in status.output, "main's outputs should be back after git checkout + dvc checkout")
+    assert project.params()["querygen"]["seed"] != 7
+
+
+# ------------------------------------------------------------------------------------------------------------- 5
+def test_push_clone_pull(pipeline):
+    """main's outputs pushed to a local remote come back in a fresh git clone with `dvc pull`, up to date."""
+    project = pipeline.project
+    remote = pipeline.remote_root / "dvc-remote"
+    project.dvc("remote", "add", "-d", "tmp", str(remote))
+    project.commit("dvc remote: local tmp")
+    push = project.dvc("push")
+    _check(push, remote.exists() and any(remote.rglob("*")), "dvc push wrote nothing to the remote")
+
+    clone_root = pipeline.remote_root / "clone"
+    project.git("clone", "-q", str(project.root), str(clone_root))
+    clone = Project(clone_root)
+    came_with_git = [p for p in OUTPUTS if (clone_root / p).exists()]
+    assert not came_with_git, f"outputs must come from the DVC remote, not git: {came_with_git}"
+    pull = clone.dvc("pull")
+    missing = [p for p in OUTPUTS if not (clone_root / p).exists()]
+    _check(pull, not missing, f"outputs missing after dvc pull in the clone: {missing}")
+    for path in OUTPUTS:
+        src, dst = project.root / path, clone_root / path
+        if src.is_file():
+            assert src.read_bytes() == dst.read_bytes(), f"{path} differs after pull"
+        else:
+            files = sorted(p.relative_to(src) for p in src.rglob("*") if p.is_file())
+            assert files == sorted(p.relative_to(dst) for p in dst.rglob("*") if p.is_file()), path
+    status = clone.dvc("status")
+    _check(status, UP_TO_DATE in status.output, "the clone should be up to date after dvc pull")
+
+
+# ------------------------------------------------------------------------------------------------------------- 6
+def _experiments(rows: list[dict]) -> list[dict]:
+    """Flatten `dvc exp show --json` rows into {name, rev, params, metrics} for each experiment."""
+    found = []
+    for row in rows:
+        for exp in row.get("experiments") or []:
+            for rev in exp.get("revs") or []:
+                data = rev.get("data") or {}
+                found.append({
+                    "name": rev.get("name") or exp.get("name"), "rev": rev.get("rev"),
+                    "params": ((data.get("params") or {}).get("params.yaml") or {}).get("data") or {},
+                    "metrics": {f: (v or {}).get("data") or {} for f, v in (data.get("metrics") or {}).items()},
+                })
+    return found
+
+
+def test_exp_run_and_show(pipeline):
+    """`dvc exp run -S train.learning_rate=0.001` reruns train and what depends on it; `dvc exp show` lists that
+    experiment with its param and metrics. Runs last: the workspace keeps the experiment's params."""
+    project = pipeline.project
+    result = project.dvc("exp", "run", "-S", "train.learning_rate=0.001")
+    ran = ran_stages(result.output)
+    _check(result, set(ran) == {"train", "embed_finetuned", "evaluate", "index"},
+           f"a train param should rerun train, embed_finetuned, evaluate, index; ran {ran}")
+
+    shown = project.dvc("exp", "show", "--json")
+    exps = _experiments(json.loads(shown.stdout))
+    mine = [e for e in exps if lookup(e["params"], "train.learning_rate")[1] == 0.001]
+    _check(shown, len(mine) == 1, f"exactly one experiment with train.learning_rate 0.001, found {exps}")
+    metrics = mine[0]["metrics"]
+    assert "inbatch_mrr@5_after" in metrics.get("metrics/train.json", {}), metrics
+    assert "recall@30_finetuned" in metrics.get("metrics/eval.json", {}), metrics
+    keep = "Experiment|train.learning_rate|inbatch_mrr@5_after|curated_recall@10_finetuned|mrr@30_finetuned"
+    table = project.dvc("exp", "show", "--no-pager", "--md", "--drop", ".*", "--keep", keep)
+    print(f"\n$ dvc exp show --md --drop '.*' --keep '{keep}'\n{table.stdout}")
+    _check(table, "train.learning_rate" in table.stdout and "0.001" in table.stdout, "param column missing")
+    _check(table, mine[0]["name"] in table.stdout, "the experiment's name should appear in dvc exp show")
+    print("timings:", pipeline.timings)
