@@ -132,8 +132,8 @@ Parameters of the `SentenceTransformerTrainer` run:
 {json.dumps(params, indent=2, sort_keys=True)}
 ```
 
-Trained on {metrics.get("device", "n/a")} in {metrics.get("train_seconds", "n/a")} s
-({metrics.get("pairs_per_second", "n/a")} pairs/s), max_seq_length {model.max_seq_length}.
+Trained on {metrics.get("device", "n/a")}, max_seq_length {model.max_seq_length} (wall time and throughput are in
+the pipeline's metrics/train.json: kept out of this card so that identical training gives an identical model folder).
 
 ## Full Model Architecture
 

@@ -1,4 +1,6 @@
 """Vector indexes (exact, hnsw), BM25 and reciprocal rank fusion on tiny inputs."""
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -121,3 +123,24 @@ def test_rrf_ties_are_deterministic_and_validated():
     assert reciprocal_rank_fusion([], k=60) == ([], [])
     with pytest.raises(ValueError, match="same number of queries"):
         reciprocal_rank_fusion([[["a"]], [["a"], ["b"]]])
+
+
+def test_saved_bm25_index_is_byte_identical_across_interpreters(tmp_path):
+    """bm25s orders its vocabulary by a set (string hashes differ per process); ours is sorted, so DVC sees the
+    same index output for the same input."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys; sys.path.insert(0, %r)\n"
+        "from podsearch.retrieval.bm25 import BM25Index\n"
+        "texts = ['holiday dieting tips and tricks', 'arsenal lose to united', 'zebra yak quokka kiwi emu', 'bread']\n"
+        "BM25Index([str(i) for i in range(4)], texts).save(sys.argv[1])\n"
+    ) % str(Path(__file__).resolve().parents[1])
+    folders = []
+    for seed in ("1", "2"):
+        folder = tmp_path / seed
+        env = {"PYTHONHASHSEED": seed, "PATH": "/usr/bin:/bin"}
+        subprocess.run([sys.executable, "-c", script, str(folder)], check=True, env=env, capture_output=True)
+        folders.append({p.name: p.read_bytes() for p in folder.iterdir()})
+    assert folders[0] == folders[1]

@@ -23,6 +23,14 @@ def tokenize(texts: list[str]) -> list[list[str]]:
     return bm25s.tokenize(list(texts), stopwords=STOPWORDS, return_ids=False, show_progress=False)
 
 
+def _tokenized_corpus(texts: list[str]) -> bm25s.tokenization.Tokenized:
+    """Token ids over a sorted vocabulary: bm25s orders its own vocabulary by a set, i.e. by string hashes that change
+    with every interpreter, which would make the saved index differ byte-wise between identical runs."""
+    docs = tokenize(texts)
+    vocab = {token: i for i, token in enumerate(sorted({t for doc in docs for t in doc}))}
+    return bm25s.tokenization.Tokenized(ids=[[vocab[t] for t in doc] for doc in docs], vocab=vocab)
+
+
 class BM25Index:
     def __init__(self, ids: list[str], texts: list[str], k1: float = 1.5, b: float = 0.75):
         ids = [str(i) for i in ids]
@@ -33,7 +41,7 @@ class BM25Index:
         self.ids = ids
         self.model = bm25s.BM25(k1=k1, b=b)
         if ids:
-            self.model.index(tokenize(texts), show_progress=False)
+            self.model.index(_tokenized_corpus(texts), show_progress=False)
 
     def __len__(self) -> int:
         return len(self.ids)
