@@ -1,6 +1,6 @@
 """Retrieval backends behind one small interface: dense vector indexes, BM25 and rank fusion.
 
-See `.plan/CONTRACT.md` ("Retrieval interface"); the search service codes against exactly these names.
+The evaluate stage and the search service (podsearch/search/) both use exactly these names.
 """
 from podsearch.retrieval.bm25 import BM25Index
 from podsearch.retrieval.fusion import reciprocal_rank_fusion

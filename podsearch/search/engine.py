@@ -109,8 +109,9 @@ def load_query_encoder(spec: str, index_dir: Path, threads: int = 1):
 def load_sentence_transformer(path: str, threads: int = 1):
     # Imported here: torch + sentence-transformers take seconds to import, and error paths should not pay for it.
     import torch
-    from sentence_transformers import SentenceTransformer
     from transformers.utils import logging as hf_logging
+
+    from podsearch.encoders import load_encoder
 
     if threads > 0:
         # A ~10-token query gains nothing from intra-op threads, and on a busy CPU each op waits for the slowest
@@ -119,7 +120,7 @@ def load_sentence_transformer(path: str, threads: int = 1):
         torch.set_num_threads(threads)
 
     hf_logging.disable_progress_bar()  # a "Loading weights" bar on every CLI call is noise
-    model = SentenceTransformer(path, device="cpu")
+    model = load_encoder("base", path)  # "base": any SentenceTransformer spec, here already resolved to a folder
     # The first forward pass is ~100x slower (lazy kernel set-up); pay it at start-up, not on the first query.
     model.encode(["warm up"])
     return model
