@@ -3,7 +3,7 @@ recipe's per-query loop (encode one query, query the index, repeat) on the same 
 
 Prints both wall times and the speed-up ratio. Run from the repository root after the embed stage, e.g.
     python bench/bench_eval.py --model base --queries 300
-Queries come from data/splits/test.parquet when it exists, else from data/curated_queries.yaml.
+Queries come from data/splits/test.parquet when it exists, else from the curated collection (data/curated/).
 """
 import argparse
 import sys
@@ -18,7 +18,8 @@ import pandas as pd  # noqa: E402
 from podsearch.data import load_prepared  # noqa: E402
 from podsearch.embeddings import encode_texts, load_embeddings, normalize, rows_for  # noqa: E402
 from podsearch.encoders import load_encoder  # noqa: E402
-from podsearch.evaluation import load_curated, synthetic_queries  # noqa: E402
+from podsearch.curated import load_judgments, load_queries  # noqa: E402
+from podsearch.evaluation import curated_query_set, synthetic_queries  # noqa: E402
 from podsearch.params import load_params  # noqa: E402
 from podsearch.retrieval import make_index  # noqa: E402
 
@@ -26,7 +27,9 @@ from podsearch.retrieval import make_index  # noqa: E402
 def query_set(args, known):
     if Path(args.test).exists():
         return synthetic_queries(pd.read_parquet(args.test), known, source=args.test)
-    return load_curated(args.curated, known)
+    queries = load_queries(args.curated, known)
+    curated = curated_query_set(queries, load_judgments(args.judgments, {q.id for q in queries}, known))
+    return curated.subset("curated", [bool(r) for r in curated.relevant])
 
 
 def main(argv=None):
@@ -37,7 +40,8 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=3, help="alternating runs per method; best time kept")
     parser.add_argument("--prepared", default="data/prepared/episodes.parquet")
     parser.add_argument("--test", default="data/splits/test.parquet")
-    parser.add_argument("--curated", default="data/curated_queries.yaml")
+    parser.add_argument("--curated", default="data/curated/queries.yaml")
+    parser.add_argument("--judgments", default="data/curated/judgments.tsv")
     parser.add_argument("--embeddings", default="data/embeddings")
     args = parser.parse_args(argv)
 

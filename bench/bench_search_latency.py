@@ -90,18 +90,18 @@ def main(argv=None) -> None:
     started = time.perf_counter()
     engine = SearchEngine(index_dir, settings=load_settings())
     index_loaded = time.perf_counter()
-    model = engine.default_model
+    model = "finetuned" if "finetuned" in engine.vectors else next(iter(engine.vectors))
     encoder = engine.encoder(model)  # the numpy encoder when supported (no torch import), incl. a warm-up pass
     encoder_loaded = time.perf_counter()
     assert "torch" not in sys.modules or not isinstance(encoder, FastSentenceEncoder)
     backend = "numpy fast path" if isinstance(encoder, FastSentenceEncoder) else "SentenceTransformer (fallback)"
-    print(f"{source} {index_dir}: {len(engine)} episodes, model {model} ({engine.manifest['models'][model]['spec']})")
+    print(f"{source} {index_dir}: {len(engine)} episodes, model {model} ({engine.manifest['encoders'][model]['spec']})")
     print(f"start-up: index {index_loaded - started:.2f} s + encoder {encoder_loaded - index_loaded:.2f} s "
           f"= {encoder_loaded - started:.2f} s  [{backend}]")
 
     # The same model through SentenceTransformer: the naive baseline's encoder (torch's default threads) and, with
     # one torch thread as the engine used it before the numpy encoder, the comparison engine.
-    path = resolve_spec(engine.manifest["models"][model]["spec"], index_dir)
+    path = resolve_spec(engine.manifest["encoders"][model]["spec"], index_dir)
     st_started = time.perf_counter()
     import torch
 
@@ -131,18 +131,20 @@ def main(argv=None) -> None:
         return [(ids[i], float(matrix[i] @ q), meta.loc[ids[i], "title"], meta.loc[ids[i], "show_title"]) for i in order]
 
     engine_threads = max(engine.settings.encode_threads, 1)
-    for fn in (naive, lambda q: engine.search(q, k=args.k)):  # warm both paths once
+    for fn in (naive, lambda q: engine.search(q, k=args.k, system=model)):  # warm both paths once
         fn(QUERIES[0])
-    assert [h.episode_id for h in engine.search(QUERIES[1], k=args.k)] == [r[0] for r in naive(QUERIES[1])]
+    assert [h.episode_id for h in engine.search(QUERIES[1], k=args.k, system=model)] == [
+        r[0] for r in naive(QUERIES[1])]
 
     torch.set_num_threads(default_threads)
     base = percentiles(time_each(naive, args.rounds))
     torch.set_num_threads(engine_threads)
     st_encode = percentiles(time_each(lambda q: st_model.encode([q]), args.rounds))
     fast_encode = percentiles(time_each(lambda q: encoder.encode([q]), args.rounds))
-    st_dense = percentiles(time_each(lambda q: st_engine.search(q, k=args.k), args.rounds))
-    ours = percentiles(time_each(lambda q: engine.search(q, k=args.k), args.rounds))
-    hybrid = percentiles(time_each(lambda q: engine.search(q, k=args.k, hybrid=True), args.rounds))
+    st_dense = percentiles(time_each(lambda q: st_engine.search(q, k=args.k, system=model), args.rounds))
+    ours = percentiles(time_each(lambda q: engine.search(q, k=args.k, system=model), args.rounds))
+    hybrid = percentiles(time_each(lambda q: engine.search(q, k=args.k, system="hybrid"), args.rounds)) if (
+        "hybrid" in engine.systems) else (float("nan"), float("nan"))
     n = args.rounds * len(QUERIES)
     load = " ".join(f"{x:.1f}" for x in os.getloadavg())
     print(f"{n} queries each, k={args.k}; load average {load} on {os.cpu_count()} CPUs; milliseconds p50 / p95")

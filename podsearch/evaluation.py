@@ -1,45 +1,60 @@
-"""Full-retrieval evaluation: every query against an index of every candidate episode, for every system.
+"""Full-retrieval evaluation: every query against an index of every candidate episode, for every system, with the
+uncertainty that says whether a difference between two systems is more than noise.
 
 The recipe this replaces looped query by query and indexed only a sample of episodes; here each system encodes its
 queries in one batch and answers them with one top-k call over an index of all candidates (test episodes for the
 synthetic queries, all prepared episodes for the curated ones). Document vectors are rows of the embed stage's
-matrices, never re-encoded.
+matrices, never re-encoded. Fused systems (`hybrid`, `shipped`, ...) combine the single systems' rankings as
+params.yaml's `fusion` section defines them, exactly as the search service does.
 """
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import yaml
 
+from podsearch.curated import CuratedQuery, relevant_sets
 from podsearch.embeddings import encode_texts, rows_for
-from podsearch.metrics import evaluate_rankings, overlap_at_k, recall_curve
-from podsearch.retrieval import BM25Index, make_index, reciprocal_rank_fusion
+from podsearch.metrics import first_relevant_rank, overlap_at_k, per_query, recall_curve
+from podsearch.retrieval import BM25Index, Fusion, make_index
+from podsearch.stats import bootstrap_ci, paired_randomization_test
 
 DENSE_SYSTEMS = ("base", "finetuned", "use")
-SYSTEMS = ("base", "finetuned", "bm25", "hybrid", "use")
-HYBRID_PARTS = ("bm25", "finetuned")  # what the hybrid fuses; evaluate needs both when hybrid is asked for
+SINGLE_SYSTEMS = ("base", "finetuned", "bm25", "use")
+SHIPPED = "shipped"
+HEADLINE = ("recall@10", "recall@30", "mrr@30")  # with CIs and paired tests; the rest is detail
+DETAIL = ("recall@1", "recall@5", "recall@10", "recall@30", "mrr@10", "mrr@30", "ndcg@10")
+BASELINES = ("base", "bm25")  # every system is tested against these; `shipped` against every system
 CURVE_MAX_K = 30
+RUN_COLUMNS = ("system", "query_id", "episode_id", "rank", "score")
 log = logging.getLogger(__name__)
 
 
 class EvaluationError(ValueError):
-    """Bad evaluation input (curated file, splits); the stage prints it as one line."""
+    """Bad evaluation input (curated files, splits, systems); the stage prints it as one line."""
 
 
 @dataclass
 class QuerySet:
     name: str
+    ids: list[str]
     queries: list[str]
     relevant: list[set[str]]
-    notes: list[str] = field(default_factory=list)
+    judged: list[set[str]] | None = None  # curated: every judged episode, relevant or not
+    attributes: list[dict] = field(default_factory=list)  # curated: style and language of each query
 
     def __len__(self) -> int:
         return len(self.queries)
+
+    def subset(self, name: str, keep: list[bool]) -> "QuerySet":
+        pick = [i for i, k in enumerate(keep) if k]
+        return QuerySet(name, [self.ids[i] for i in pick], [self.queries[i] for i in pick],
+                        [self.relevant[i] for i in pick], None if self.judged is None else [self.judged[i] for i in pick],
+                        [self.attributes[i] for i in pick] if self.attributes else [])
 
 
 @dataclass
@@ -59,40 +74,21 @@ class DenseModel:
     encoder: object
 
 
-def load_curated(path: str | Path, known_ids: set[str]) -> QuerySet:
-    """Read data/curated_queries.yaml: a list of {query, episode_ids: [str, ...], note?}, validated strictly."""
-    path = Path(path)
-    if not path.exists():
-        raise EvaluationError(f"{path}: not found")
-    try:
-        entries = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise EvaluationError(f"{path}: not valid YAML ({exc})".replace("\n", " ")) from None
-    if not isinstance(entries, list) or not entries:
-        raise EvaluationError(f"{path}: expected a non-empty list of {{query, episode_ids}} entries")
-    queries, relevant, notes, seen = [], [], [], set()
-    for number, entry in enumerate(entries, start=1):
-        where = f"{path}: entry {number}"
-        if not isinstance(entry, dict) or not isinstance(entry.get("query"), str) or not entry["query"].strip():
-            raise EvaluationError(f"{where}: needs a non-empty string 'query'")
-        query = entry["query"].strip()
-        where = f"{path}: query {query!r} (entry {number})"
-        if query in seen:
-            raise EvaluationError(f"{where}: duplicate query")
-        seen.add(query)
-        ids = entry.get("episode_ids")
-        if not isinstance(ids, list) or not ids:
-            raise EvaluationError(f"{where}: needs a non-empty list 'episode_ids'")
-        bad_type = [i for i in ids if not isinstance(i, str)]
-        if bad_type:
-            raise EvaluationError(f"{where}: episode id {bad_type[0]!r} is not a string; quote ids in YAML")
-        unknown = [i for i in ids if i not in known_ids]
-        if unknown:
-            raise EvaluationError(f"{where}: episode id {unknown[0]} is not in the prepared episodes")
-        queries.append(query)
-        relevant.append(set(ids))
-        notes.append(str(entry.get("note", "")))
-    return QuerySet("curated", queries, relevant, notes)
+@dataclass
+class Run:
+    """One system's rankings of one query set, best first: ids[q] and their scores[q]."""
+
+    ids: list[list[str]]
+    scores: list[list[float]]
+    seconds: float = 0.0
+    exact_ids: list[list[str]] | None = None  # approximate indexes: what exact search returns, for the overlap
+
+    def subset(self, keep: list[bool]) -> "Run":
+        return Run([r for r, k in zip(self.ids, keep) if k], [s for s, k in zip(self.scores, keep) if k],
+                   self.seconds, None if self.exact_ids is None else [r for r, k in zip(self.exact_ids, keep) if k])
+
+
+# ------------------------------------------------------------------------------------------------ query sets
 
 
 def synthetic_queries(pairs: pd.DataFrame, known_ids: set[str], source: str = "test split") -> QuerySet:
@@ -114,7 +110,52 @@ def synthetic_queries(pairs: pd.DataFrame, known_ids: set[str], source: str = "t
         if query:
             queries.append(query)
             relevant.append(set(ids.astype(str)))
-    return QuerySet("synthetic", queries, relevant)
+    return QuerySet("synthetic", [f"s{i:05d}" for i in range(1, len(queries) + 1)], queries, relevant)
+
+
+def curated_query_set(queries: list[CuratedQuery], judgments: pd.DataFrame) -> QuerySet:
+    """Every curated query (judged or not: runs are written for all, so new queries can be pooled and judged)."""
+    relevant = relevant_sets(queries, judgments)
+    judged = judgments.groupby("query_id")["episode_id"].agg(set).to_dict()
+    return QuerySet("curated", [q.id for q in queries], [q.query for q in queries], [relevant[q.id] for q in queries],
+                    [set(judged.get(q.id, set())) for q in queries],
+                    [{"style": q.style, "language": q.language, "split": q.split} for q in queries])
+
+
+def curated_splits(curated: QuerySet) -> dict[str, list[bool]]:
+    """curated_dev and curated_test: the queries of each split that have at least one relevant episode judged."""
+    scored = [bool(r) for r in curated.relevant]
+    return {f"curated_{split}": [s and a["split"] == split for s, a in zip(scored, curated.attributes)]
+            for split in ("dev", "test")}
+
+
+def subsets(query_set: QuerySet) -> dict[str, list[bool]]:
+    """The slices of a curated set the acceptance criteria read: each query style, English and not English."""
+    styles = [a["style"] for a in query_set.attributes]
+    english = [a["language"] == "en" for a in query_set.attributes]
+    slices = {f"style={style}": [s == style for s in styles] for style in sorted(set(styles))}
+    slices["language=en"] = english
+    slices["language=other"] = [not e for e in english]
+    return {name: keep for name, keep in slices.items() if any(keep)}
+
+
+# ------------------------------------------------------------------------------------------------ running
+
+
+def system_order(fusions: Mapping[str, Fusion]) -> list[str]:
+    return [*SINGLE_SYSTEMS, *fusions]
+
+
+def needed_systems(systems: list[str], fusions: Mapping[str, Fusion]) -> list[str]:
+    """The single systems that must run for `systems`, fused ones' parts included, in a fixed order."""
+    needed = set(systems)
+    for name in systems:
+        if name in fusions:
+            needed.update(fusions[name].parts)
+    unknown = sorted(needed - set(SINGLE_SYSTEMS) - set(fusions))
+    if unknown:
+        raise EvaluationError(f"unknown system {unknown[0]!r}; expected some of {', '.join(system_order(fusions))}")
+    return [s for s in SINGLE_SYSTEMS if s in needed]
 
 
 @dataclass
@@ -123,11 +164,11 @@ class Runner:
 
     index_kind: str = "exact"
     index_options: dict = field(default_factory=dict)
-    depth: int = 100          # ranking depth kept per system (>= max k, and the RRF candidate depth)
-    rrf_k: int = 60
+    depth: int = 100          # ranking depth kept per system (>= max k, and the fusion candidate depth)
     batch_size: int = 64
+    fusions: dict[str, Fusion] = field(default_factory=dict)
 
-    def dense(self, name: str, model: DenseModel, corpus: Corpus, query_set: QuerySet) -> dict:
+    def dense(self, name: str, model: DenseModel, corpus: Corpus, query_set: QuerySet) -> Run:
         vectors = rows_for(model.ids, model.matrix, corpus.ids, what=f"{name} embeddings")
         options = dict(self.index_options, namespace=f"{query_set.name}-{name}")
         if "name" in options:  # a hosted index has one dimension, and USE (512) differs from MiniLM (384)
@@ -136,66 +177,140 @@ class Runner:
         index.add(corpus.ids, vectors)
         started = time.perf_counter()
         queries = encode_texts(model.encoder, query_set.queries, self.batch_size, desc=f"{name} queries")
-        _, ranked = index.search(queries, self.depth)
-        result = {"rankings": ranked, "seconds": time.perf_counter() - started}
+        scores, ranked = index.search(queries, self.depth)
+        run = Run(ranked, _rows(scores, ranked), time.perf_counter() - started)
         if self.index_kind != "exact":
             exact = make_index("exact", vectors.shape[1])
             exact.add(corpus.ids, vectors)
-            result["exact_rankings"] = exact.search(queries, self.depth)[1]
-        return result
+            run.exact_ids = exact.search(queries, self.depth)[1]
+        return run
 
-    def bm25(self, corpus: Corpus, query_set: QuerySet) -> dict:
+    def bm25(self, corpus: Corpus, query_set: QuerySet) -> Run:
         index = BM25Index(corpus.ids, corpus.texts)
         started = time.perf_counter()
         scores, ranked = index.search(query_set.queries, self.depth)
-        # Zero-score hits share no word with the query and come in arbitrary order: not a ranking, so drop them
-        # (the search service does the same before fusing).
-        ranked = [[doc for doc, s in zip(row, row_scores) if s > 0] for row, row_scores in zip(ranked, scores)]
-        return {"rankings": ranked, "seconds": time.perf_counter() - started}
+        return Run(ranked, _rows(scores, ranked), time.perf_counter() - started)
 
-    def run(self, systems: list[str], models: dict[str, DenseModel], corpus: Corpus, query_set: QuerySet) -> dict:
+    def run(self, systems: list[str], models: dict[str, DenseModel], corpus: Corpus, query_set: QuerySet
+            ) -> dict[str, Run]:
+        singles = needed_systems(systems, self.fusions)
         log.info("%s: %d queries over %d episodes, systems %s, index %s",
                  query_set.name, len(query_set), len(corpus.ids), ",".join(systems), self.index_kind)
-        results: dict[str, dict] = {}
-        needed = set(systems) | (set(HYBRID_PARTS) if "hybrid" in systems else set())
-        for name in [s for s in SYSTEMS if s in needed and s != "hybrid"]:
-            results[name] = self.bm25(corpus, query_set) if name == "bm25" else self.dense(
+        runs: dict[str, Run] = {}
+        for name in singles:
+            runs[name] = self.bm25(corpus, query_set) if name == "bm25" else self.dense(
                 name, models[name], corpus, query_set)
-            log.info("%s/%s: searched in %.2fs", query_set.name, name, results[name]["seconds"])
-        if "hybrid" in systems:
-            _, fused = reciprocal_rank_fusion(
-                [results[p]["rankings"] for p in HYBRID_PARTS], k=self.rrf_k, top_k=self.depth)
-            results["hybrid"] = {"rankings": fused, "seconds": sum(results[p]["seconds"] for p in HYBRID_PARTS)}
-        return {name: results[name] for name in systems}
+            log.info("%s/%s: searched in %.2fs", query_set.name, name, runs[name].seconds)
+        for name in [s for s in systems if s in self.fusions]:
+            fusion = self.fusions[name]
+            started = time.perf_counter()
+            scores, ids = fusion.fuse({p: (runs[p].scores, runs[p].ids) for p in fusion.parts}, self.depth)
+            runs[name] = Run(ids, scores, time.perf_counter() - started + sum(runs[p].seconds for p in fusion.parts))
+        return {name: runs[name] for name in systems}
 
 
-def score(results: dict, query_set: QuerySet, ks: list[int]) -> tuple[dict, list[dict]]:
-    """Metrics per system and the long-format recall@k curve rows (system, k, recall)."""
-    metrics, curve_rows = {}, []
-    for name, result in results.items():
-        metrics[name] = {k: round(v, 6) for k, v in evaluate_rankings(
-            result["rankings"], query_set.relevant, ks=ks, mrr_ks=(10, 30), ndcg_ks=(10,)).items()}
-        if "exact_rankings" in result:
-            for k in sorted({10, max(ks)}):
-                overlap = overlap_at_k(result["rankings"], result["exact_rankings"], k)
-                metrics[name][f"ann_overlap@{k}"] = round(overlap, 6)
-        for k, recall in enumerate(recall_curve(result["rankings"], query_set.relevant, CURVE_MAX_K), start=1):
-            curve_rows.append({"system": name, "k": k, "recall": round(recall, 6)})
-    return metrics, curve_rows
+def _rows(scores: np.ndarray, ranked: list[list[str]]) -> list[list[float]]:
+    return [[float(s) for s in row[: len(ids)]] for row, ids in zip(scores, ranked)]
 
 
-def build_report(per_set: dict[str, dict], sizes: dict[str, dict], index_kind: str, ks: list[int]) -> dict:
-    """eval.json: headline keys first-level (recall@30_finetuned, curated_recall@30_finetuned, ...) for quick
-    `dvc metrics show`, the full per-system dicts nested under synthetic/curated."""
-    report: dict = {"index": index_kind, "sizes": sizes}
-    top_k = max(ks)
-    for set_name, metrics in per_set.items():
-        report[set_name] = metrics
-        prefix = "" if set_name == "synthetic" else f"{set_name}_"
-        for system, values in metrics.items():
-            for key in (f"recall@{top_k}", "recall@10", "mrr@30", "ndcg@10"):
-                if key in values:
-                    report[f"{prefix}{key}_{system}"] = values[key]
-            if f"ann_overlap@{top_k}" in values:
-                report[f"{prefix}ann_overlap@{top_k}_{system}"] = values[f"ann_overlap@{top_k}"]
-    return report
+def runs_frame(query_set: QuerySet, runs: dict[str, Run]) -> pd.DataFrame:
+    """Long format, one row per (system, query, rank): the run file format (like TREC's, as parquet)."""
+    columns: dict[str, list] = {c: [] for c in RUN_COLUMNS}
+    for system, run in runs.items():
+        for query_id, ids, scores in zip(query_set.ids, run.ids, run.scores):
+            columns["system"] += [system] * len(ids)
+            columns["query_id"] += [query_id] * len(ids)
+            columns["episode_id"] += ids
+            columns["rank"] += list(range(1, len(ids) + 1))
+            columns["score"] += scores
+    frame = pd.DataFrame(columns)
+    return frame.astype({"system": "category", "rank": "int32", "score": "float32"})
+
+
+# ------------------------------------------------------------------------------------------------ scoring
+
+
+@dataclass(frozen=True)
+class StatsConfig:
+    seed: int = 42
+    n_resamples: int = 10_000
+
+
+def score_set(runs: dict[str, Run], query_set: QuerySet, stats: StatsConfig) -> dict:
+    """eval.json's entry for one query set: per system the headline means and their 95% CIs, then the paired tests
+    (`significance`, a list so that `dvc metrics show` lists only the means)."""
+    values = {system: {m: per_query(run.ids, query_set.relevant, m) for m in HEADLINE} for system, run in runs.items()}
+    out: dict = {}
+    for system, metrics in values.items():
+        out[system] = {m: round(float(v.mean()), 6) for m, v in metrics.items()}
+        out[system]["ci95"] = {m: [round(x, 6) for x in bootstrap_ci(v, stats.seed, stats.n_resamples)]
+                               for m, v in metrics.items()}
+    out["significance"] = significance(values, stats)
+    return out
+
+
+def significance(values: dict[str, dict[str, np.ndarray]], stats: StatsConfig) -> list[dict]:
+    """Paired two-sided randomization tests: every system against base and BM25, `shipped` against every system."""
+    pairs = [(s, b) for s in values for b in BASELINES if b in values and s != b]
+    if SHIPPED in values:
+        pairs += [(SHIPPED, other) for other in values if other not in (SHIPPED, *BASELINES)]
+    tests = []
+    for system, against in pairs:
+        for metric in HEADLINE:
+            a, b = values[system][metric], values[against][metric]
+            tests.append({"system": system, "against": against, "metric": metric,
+                          "difference": round(float(np.mean(a - b)), 6),
+                          "p_value": round(paired_randomization_test(a, b, stats.seed, stats.n_resamples), 6),
+                          "wins": int(np.sum(a > b)), "losses": int(np.sum(a < b))})
+    return tests
+
+
+def score_subsets(runs: dict[str, Run], query_set: QuerySet, stats: StatsConfig) -> list[dict]:
+    """Per slice (style, language): each system's headline means and `shipped`'s tests against every other system."""
+    rows = []
+    for name, keep in subsets(query_set).items():
+        part = query_set.subset(name, keep)
+        values = {s: {m: per_query(r.subset(keep).ids, part.relevant, m) for m in HEADLINE} for s, r in runs.items()}
+        row = {"subset": name, "queries": len(part),
+               "means": {s: {m: round(float(v.mean()), 6) for m, v in mv.items()} for s, mv in values.items()}}
+        if SHIPPED in values:
+            row["shipped_vs"] = [
+                {"against": other, "metric": m, "difference": round(float(np.mean(values[SHIPPED][m] - values[other][m])), 6),
+                 "p_value": round(paired_randomization_test(values[SHIPPED][m], values[other][m], stats.seed,
+                                                            stats.n_resamples), 6)}
+                for other in values if other != SHIPPED for m in HEADLINE]
+        rows.append(row)
+    return rows
+
+
+def details(runs: dict[str, Run], query_set: QuerySet) -> dict:
+    """Everything beside the headline, for the stats file: more cut-offs, nDCG, how much of each top 10 was judged
+    (curated: unjudged episodes count as not relevant, so low coverage means a system is under-rated), ANN overlap."""
+    out = {}
+    for system, run in runs.items():
+        entry = {m: round(float(per_query(run.ids, query_set.relevant, m).mean()), 6) for m in DETAIL}
+        if query_set.judged is not None:
+            covered = [len(set(ids[:10]) & judged) / max(min(10, len(ids)), 1)
+                       for ids, judged in zip(run.ids, query_set.judged)]
+            entry["judged@10"] = round(float(np.mean(covered)), 6)
+        if run.exact_ids is not None:
+            for k in (10, CURVE_MAX_K):
+                entry[f"ann_overlap@{k}"] = round(overlap_at_k(run.ids, run.exact_ids, k), 6)
+        out[system] = entry
+    return out
+
+
+def recall_curves(runs: dict[str, Run], query_set: QuerySet) -> pd.DataFrame:
+    """Wide recall@k table (k, one column per system) for k = 1..30: DVC draws one line per system from it."""
+    table = {"k": list(range(1, CURVE_MAX_K + 1))}
+    for system in sorted(runs):
+        table[system] = [round(r, 6) for r in recall_curve(runs[system].ids, query_set.relevant, CURVE_MAX_K)]
+    return pd.DataFrame(table)
+
+
+def first_relevant_ranks(runs: dict[str, Run], query_set: QuerySet) -> pd.DataFrame:
+    """One row per query: the rank of its first relevant episode under each system (NaN: not in the run)."""
+    table = {"query_id": query_set.ids, "query": query_set.queries}
+    for system, run in runs.items():
+        table[system] = [first_relevant_rank(ids, rel) for ids, rel in zip(run.ids, query_set.relevant)]
+    return pd.DataFrame(table)

@@ -7,6 +7,8 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+import numpy as np
+
 
 def _check(rankings: Sequence[Sequence[str]], relevant: Sequence[set[str]]) -> None:
     if len(rankings) != len(relevant):
@@ -34,21 +36,34 @@ def ndcg_at_k(ranking: Sequence[str], relevant: set[str], k: int) -> float:
     return dcg / ideal
 
 
+def per_query(
+    rankings: Sequence[Sequence[str]], relevant: Sequence[set[str]], metric: str
+) -> np.ndarray:
+    """One value per query for a metric named like "recall@10", "mrr@30" or "ndcg@10": the paired samples that
+    confidence intervals and significance tests need, in query order."""
+    _check(rankings, relevant)
+    name, _, k = metric.partition("@")
+    function = {"recall": recall_at_k, "mrr": reciprocal_rank_at_k, "ndcg": ndcg_at_k}.get(name)
+    if function is None or not k.isdigit():
+        raise ValueError(f"unknown metric {metric!r}; expected recall@k, mrr@k or ndcg@k")
+    return np.array([function(r, rel, int(k)) for r, rel in zip(rankings, relevant)], dtype=np.float64)
+
+
 def evaluate_rankings(
     rankings: Sequence[Sequence[str]], relevant: Sequence[set[str]], ks: Sequence[int] = (1, 5, 10, 30),
     mrr_ks: Sequence[int] = (10, 30), ndcg_ks: Sequence[int] = (10,),
 ) -> dict[str, float]:
     """Mean over queries of recall@k, mrr@k and ndcg@k; keys like "recall@10"."""
-    _check(rankings, relevant)
-    n = len(rankings)
-    out: dict[str, float] = {}
-    for k in ks:
-        out[f"recall@{k}"] = sum(recall_at_k(r, rel, k) for r, rel in zip(rankings, relevant)) / n
-    for k in mrr_ks:
-        out[f"mrr@{k}"] = sum(reciprocal_rank_at_k(r, rel, k) for r, rel in zip(rankings, relevant)) / n
-    for k in ndcg_ks:
-        out[f"ndcg@{k}"] = sum(ndcg_at_k(r, rel, k) for r, rel in zip(rankings, relevant)) / n
-    return out
+    names = [f"recall@{k}" for k in ks] + [f"mrr@{k}" for k in mrr_ks] + [f"ndcg@{k}" for k in ndcg_ks]
+    return {name: float(per_query(rankings, relevant, name).mean()) for name in names}
+
+
+def first_relevant_rank(ranking: Sequence[str], relevant: set[str]) -> int | None:
+    """1-based rank of the first relevant episode, None when none was retrieved."""
+    for rank, doc in enumerate(ranking, start=1):
+        if doc in relevant:
+            return rank
+    return None
 
 
 def recall_curve(rankings: Sequence[Sequence[str]], relevant: Sequence[set[str]], max_k: int = 30) -> list[float]:

@@ -1,7 +1,8 @@
 """DVC stage `index`: build the persistent search index (data/index/) from the embed stages' vectors.
 
-No episode is re-encoded: the fine-tuned and base vectors in data/embeddings/ are indexed as they are, with the
-prepared episodes supplying BM25 text and display fields.
+No episode is re-encoded: the base, fine-tuned and USE vectors in data/embeddings/ are indexed as they are, with the
+prepared episodes supplying BM25 text and display fields. The fused systems of params.yaml `fusion` (hybrid, shipped)
+go into the manifest, so search serves exactly what evaluate measured; `shipped` is its default.
 """
 import argparse
 import sys
@@ -12,8 +13,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from podsearch.data import DataError, load_prepared  # noqa: E402
 from podsearch.embeddings import EmbeddingError, load_embeddings  # noqa: E402
 from podsearch.params import load_params, setup_logging  # noqa: E402
+from podsearch.retrieval.fusion import FusionError, load_fusions  # noqa: E402
 from podsearch.retrieval.index import VectorIndexError  # noqa: E402
 from podsearch.search.build import IndexBuildError, build_index  # noqa: E402
+from podsearch.search.engine import USE_SPEC  # noqa: E402
+
+ENCODERS = ("base", "finetuned", "use")
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -32,23 +37,24 @@ def main(argv=None) -> None:
     params = load_params("index")
     base_spec = load_params("train")["base_model"]  # the model embed_base encoded with
     if not Path(args.finetuned_model).exists():
-        log.warning("%s does not exist yet; search with --model finetuned will fail until the train stage ran",
+        log.warning("%s does not exist yet; search with the finetuned or shipped system will fail until the train stage ran",
                     args.finetuned_model)
     try:
+        fusions = load_fusions(load_params("fusion"))
         episodes = load_prepared(args.prepared)
         expected = episodes["episode_id"].astype(str).tolist()
         embeddings = {
             name: load_embeddings(Path(args.embeddings_dir) / f"{name}.npy", expected_ids=expected)
-            for name in ("finetuned", "base")
+            for name in ENCODERS
         }
         manifest = build_index(
             args.out, episodes, embeddings,
-            model_specs={"finetuned": args.finetuned_model, "base": base_spec},
-            kind=params["kind"], snippet_chars=int(params["snippet_chars"]),
+            encoder_specs={"finetuned": args.finetuned_model, "base": base_spec, "use": USE_SPEC},
+            fusions=fusions, kind=params["kind"], snippet_chars=int(params["snippet_chars"]),
         )
-    except (DataError, EmbeddingError, IndexBuildError, VectorIndexError) as exc:
+    except (DataError, EmbeddingError, FusionError, IndexBuildError, VectorIndexError) as exc:
         raise SystemExit(f"index: {exc}") from None
-    log.info("indexed %d episodes for models %s in %s", manifest["episodes"], ", ".join(manifest["models"]), args.out)
+    log.info("indexed %d episodes for systems %s in %s", manifest["episodes"], ", ".join(manifest["systems"]), args.out)
 
 
 if __name__ == "__main__":

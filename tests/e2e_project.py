@@ -2,8 +2,8 @@
 
 `build_project` copies the pipeline (dvc.yaml, params.yaml, stages/, podsearch/, .dvcignore) into a fresh folder,
 puts a 110-episode fixture slice (e2e_*.csv: the 41-episode mini slice plus 3 episodes of 30 more shows)
-where the download stage reads the embedded sample, writes a tiny curated query
-file, shrinks params.yaml (tiny random distiluse base model, batch 8, fractions that leave episodes in every split)
+where the download stage reads the embedded sample, writes a tiny curated collection
+(data/curated/), shrinks params.yaml (tiny random distiluse base model, batch 8, fractions that leave episodes in every split)
 and runs `git init` + `dvc init`. `Project` runs git/dvc there with the venv's python first on PATH, offline.
 """
 from __future__ import annotations
@@ -25,22 +25,25 @@ SAMPLE_DIR = "data/sample/listennotes-dec2017"
 RUNNING = re.compile(r"Running stage '([^']+)'")
 TAIL = 6000  # characters of dvc output quoted in assertion messages
 
-# Natural queries over fixture episodes that survive prepare (97 of the 110), ids quoted as the schema demands.
+# Natural queries over fixture episodes that survive prepare (97 of the 110), with their relevant episodes; two dev,
+# two test, as data/curated/ holds them (ids quoted as the schema demands).
 CURATED_QUERIES = [
-    {"query": "star wars role playing game podcast",
-     "episode_ids": ["90a5cde54e8452f69db1e02f001bc544", "b4736b013d0a53c490a2e2456c9fe622",
-                     "4d1925911d54515c8961b06f1c233c7d"],
-     "note": "8bit Saga, Shadow of the Old Republic"},
-    {"query": "water district board and committee meetings",
-     "episode_ids": ["1d8982c3389859a48eace3874563e6dc", "e75a250a3b505edfa63209fed429eaea",
-                     "f1ab53035f96547fbc042608f911ed2a", "7837c2b2d7ac50508d1eaec340e3a3c3",
-                     "abbf4fe5567e548398b7d3dfbb4b8e66"]},
-    {"query": "advice for actors preparing for casting auditions",
-     "episode_ids": ["e2eccd89bfa95d409823d3e63e3ab267", "c8218a848d3a5dfe91b8ee70af0e8dfc",
-                     "736beabf4a77557f93adfe169e84c1f3"]},
-    {"query": "which new films open in german cinemas this week",
-     "episode_ids": ["1c4a72f4ad285d088045d1e81e78472b"]},
+    {"id": "q001", "query": "star wars role playing game podcast", "style": "descriptive", "language": "en",
+     "split": "dev", "note": "8bit Saga, Shadow of the Old Republic"},
+    {"id": "q002", "query": "water district board meetings", "style": "keyword", "language": "en", "split": "test"},
+    {"id": "q003", "query": "how do actors prepare for casting auditions", "style": "question", "language": "en",
+     "split": "dev"},
+    {"id": "q004", "query": "welche neuen filme laufen diese woche im kino", "style": "question", "language": "de",
+     "split": "test"},
 ]
+RELEVANT = {
+    "q001": ["90a5cde54e8452f69db1e02f001bc544", "b4736b013d0a53c490a2e2456c9fe622", "4d1925911d54515c8961b06f1c233c7d"],
+    "q002": ["1d8982c3389859a48eace3874563e6dc", "e75a250a3b505edfa63209fed429eaea", "f1ab53035f96547fbc042608f911ed2a",
+             "7837c2b2d7ac50508d1eaec340e3a3c3", "abbf4fe5567e548398b7d3dfbb4b8e66"],
+    "q003": ["e2eccd89bfa95d409823d3e63e3ab267", "c8218a848d3a5dfe91b8ee70af0e8dfc", "736beabf4a77557f93adfe169e84c1f3"],
+    "q004": ["1c4a72f4ad285d088045d1e81e78472b"],
+}
+
 
 # The tiny configuration, applied to a copy of the real params.yaml (every other key keeps its real value).
 TINY_PARAMS = {
@@ -54,6 +57,7 @@ TINY_PARAMS = {
     ("train", "logging_steps"): 1,
     ("train", "device"): "cpu",
     ("evaluate", "index"): "exact",
+    ("evaluate", "resamples"): 1000,
     ("index", "kind"): "exact",
 }
 
@@ -162,7 +166,11 @@ def build_project(root: Path, base_model: str) -> Project:
     sample.mkdir(parents=True)
     shutil.copyfile(FIXTURES / "e2e_podcasts.csv", sample / "podcasts.csv")
     shutil.copyfile(FIXTURES / "e2e_episodes.csv", sample / "episodes.csv")
-    (root / "data" / "curated_queries.yaml").write_text(yaml.safe_dump(CURATED_QUERIES, sort_keys=False))
+    curated = root / "data" / "curated"
+    curated.mkdir(parents=True)
+    (curated / "queries.yaml").write_text(yaml.safe_dump(CURATED_QUERIES, sort_keys=False))
+    (curated / "judgments.tsv").write_text("query_id\tepisode_id\trelevant\tjudge\n" + "".join(
+        f"{query}\t{episode}\t1\te2e\n" for query, episodes in RELEVANT.items() for episode in episodes))
     (root / ".gitignore").write_text("__pycache__/\n*.pyc\n")
 
     project = Project(root)

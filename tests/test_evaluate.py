@@ -10,11 +10,17 @@ import pandas as pd
 import pytest
 import yaml
 
+from podsearch.curated import CuratedQuery
 from podsearch.data import PREPARED_COLUMNS
 from podsearch.embeddings import EmbeddingError, encode_texts, load_embeddings, rows_for, save_embeddings
 from podsearch.evaluation import (
-    SYSTEMS, Corpus, DenseModel, EvaluationError, Runner, load_curated, score, synthetic_queries,
+    SINGLE_SYSTEMS, Corpus, DenseModel, EvaluationError, Runner, StatsConfig, curated_query_set, details, runs_frame, score_set,
+    synthetic_queries,
 )
+from podsearch.retrieval import Fusion
+
+FUSIONS = {"hybrid": Fusion({"bm25": 1.0, "finetuned": 1.0}), "shipped": Fusion({"finetuned": 1.0, "use": 1.0})}
+SYSTEMS = [*SINGLE_SYSTEMS, *FUSIONS]
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -62,16 +68,27 @@ def write_inputs(folder: Path, index: str = "exact"):
     test = pd.DataFrame({"query": ["bread starter", "marathon plan", "astronaut space", "goalkeeper saves"],
                          "episode_id": [ids[0], ids[2], ids[4], ids[5]], "generator": "pseudo-title"})
     test.to_parquet(folder / "data/splits/test.parquet", index=False)
-    curated = [{"query": "pizza dough", "episode_ids": [ids[3]]},
-               {"query": "retirement tax", "episode_ids": [ids[7], ids[1]], "note": "two answers"}]
-    (folder / "data/curated_queries.yaml").write_text(yaml.safe_dump(curated))
+    (folder / "data/curated").mkdir(parents=True)
+    queries = [{"id": "q001", "query": "pizza dough", "style": "keyword", "language": "en", "split": "test"},
+               {"id": "q002", "query": "retirement tax", "style": "keyword", "language": "en", "split": "test"},
+               {"id": "q003", "query": "how do astronauts live in space", "style": "question", "language": "en",
+                "split": "dev"},
+               {"id": "q004", "query": "unjudged query", "style": "keyword", "language": "de", "split": "dev"}]
+    (folder / "data/curated/queries.yaml").write_text(yaml.safe_dump(queries))
+    judgments = pd.DataFrame({"query_id": ["q001", "q002", "q002", "q002", "q003"],
+                              "episode_id": [ids[3], ids[7], ids[1], ids[0], ids[4]],
+                              "relevant": [1, 1, 1, 0, 1], "judge": "test"})
+    judgments.to_csv(folder / "data/curated/judgments.tsv", sep="\t", index=False)
     for name, salt in (("base", 0), ("finetuned", 1), ("use", 2)):
         save_embeddings(folder / f"data/embeddings/{name}.npy", ids, encode_texts(FakeEncoder(salt=salt), EPISODES))
     params = {"train": {"base_model": "package:fake", "batch_size": 99},
               "embed": {"batch_size": 4, "max_seq_length": 128},
-              "evaluate": {"ks": [1, 5, 10, 30], "index": index, "hnsw_m": 8, "hnsw_ef_search": 32, "rrf_k": 60,
-                           "rrf_depth": 100, "batch_size": 8, "pinecone_index": "x", "pinecone_cloud": "aws",
-                           "pinecone_region": "us-east-1"}}
+              "evaluate": {"index": index, "hnsw_m": 8, "hnsw_ef_search": 32, "depth": 100, "batch_size": 8,
+                           "seed": 1, "resamples": 1000, "pinecone_index": "x", "pinecone_cloud": "aws",
+                           "pinecone_region": "us-east-1"},
+              "fusion": {"rrf_k": 60, "depth": 100,
+                         "hybrid": {"method": "rrf", "weights": {"bm25": 1.0, "finetuned": 1.0}},
+                         "shipped": {"method": "rrf", "weights": {"finetuned": 1.0, "use": 1.0}}}}
     (folder / "params.yaml").write_text(yaml.safe_dump(params))
     return ids
 
@@ -130,22 +147,6 @@ def test_embeddings_round_trip_and_alignment(tmp_path):
 
 # --- query sets -----------------------------------------------------------------------------------------------
 
-def test_curated_validation_names_the_query(tmp_path):
-    path = tmp_path / "q.yaml"
-    path.write_text('- query: cooking pasta\n  episode_ids: ["' + ep(9) + '"]\n')
-    with pytest.raises(EvaluationError, match=r"'cooking pasta'.*not in the prepared episodes"):
-        load_curated(path, {ep(1)})
-    path.write_text("- query: unquoted id\n  episode_ids: [12345]\n")
-    with pytest.raises(EvaluationError, match="not a string; quote ids"):
-        load_curated(path, {"12345"})
-    path.write_text(f'- {{query: a, episode_ids: ["{ep(1)}"]}}\n- {{query: a, episode_ids: ["{ep(1)}"]}}\n')
-    with pytest.raises(EvaluationError, match="duplicate query"):
-        load_curated(path, {ep(1)})
-    path.write_text("- query: nothing\n")
-    with pytest.raises(EvaluationError, match="non-empty list 'episode_ids'"):
-        load_curated(path, set())
-
-
 def test_synthetic_queries_merge_identical_queries():
     pairs = pd.DataFrame({"query": ["episode 12", "episode 12 ", "bread"], "episode_id": [ep(1), ep(2), ep(3)]})
     query_set = synthetic_queries(pairs, {ep(1), ep(2), ep(3)})
@@ -153,28 +154,6 @@ def test_synthetic_queries_merge_identical_queries():
     assert query_set.relevant == [{ep(3)}, {ep(1), ep(2)}]
     with pytest.raises(EvaluationError, match="not in the prepared episodes"):
         synthetic_queries(pairs, {ep(1)})
-
-
-def _sample_episode_ids() -> set[str]:
-    """Ids of the prepared sample: from the pipeline's output, else prepared here from the pulled raw sample."""
-    prepared = ROOT / "data/prepared/episodes.parquet"
-    if prepared.exists():
-        return set(pd.read_parquet(prepared, columns=["episode_id"])["episode_id"])
-    sample = ROOT / "data/sample/listennotes-dec2017"
-    if not (sample / "episodes.csv").exists():
-        pytest.skip("embedded sample absent: `dvc pull data/sample/listennotes-dec2017.dvc` (.ci/run does)")
-    from podsearch.data import load_raw, prepare_episodes
-
-    frame, _ = prepare_episodes(*load_raw(sample / "podcasts.csv", sample / "episodes.csv"), seed=0)
-    return set(frame["episode_id"])
-
-
-def test_repository_curated_queries_are_valid():
-    known = _sample_episode_ids()
-    query_set = load_curated(ROOT / "data/curated_queries.yaml", known)
-    assert len(query_set) >= 30
-    raw = yaml.safe_load((ROOT / "data/curated_queries.yaml").read_text())
-    assert all(isinstance(i, str) and len(i) == 32 for entry in raw for i in entry["episode_ids"])
 
 
 # --- runner and report ----------------------------------------------------------------------------------------
@@ -186,17 +165,35 @@ def test_runner_scores_every_system(index_kind):
               for s, name in enumerate(("base", "finetuned", "use"))}
     query_set = synthetic_queries(pd.DataFrame({"query": ["sourdough bread", "astronaut interview"],
                                                 "episode_id": [ids[0], ids[4]]}), set(ids))
-    runner = Runner(index_kind=index_kind, index_options={"m": 8, "ef_search": 32}, depth=30)
-    results = runner.run(list(SYSTEMS), models, Corpus(ids, EPISODES), query_set)
-    assert list(results) == list(SYSTEMS)
+    runner = Runner(index_kind=index_kind, index_options={"m": 8, "ef_search": 32}, depth=30, fusions=FUSIONS)
+    runs = runner.run(SYSTEMS, models, Corpus(ids, EPISODES), query_set)
+    assert list(runs) == SYSTEMS
     for name in SYSTEMS:
-        assert [{r[0]} for r in results[name]["rankings"]] == query_set.relevant, name
+        assert [{r[0]} for r in runs[name].ids] == query_set.relevant, name
+        assert all(s == sorted(s, reverse=True) for s in runs[name].scores), name
     # each dense encoder saw every query once, in one batch
     assert all(len(m.encoder.calls) == 1 and len(m.encoder.calls[0]) == 2 for m in models.values())
-    metrics, curve = score(results, query_set, [1, 5, 10, 30])
-    assert metrics["hybrid"]["recall@1"] == 1.0 and metrics["bm25"]["mrr@10"] == 1.0
-    assert ("ann_overlap@10" in metrics["base"]) == (index_kind == "hnsw")
-    assert len(curve) == len(SYSTEMS) * 30
+    scored = score_set(runs, query_set, StatsConfig(seed=0, n_resamples=500))
+    assert scored["hybrid"]["recall@10"] == 1.0 and scored["bm25"]["mrr@30"] == 1.0
+    assert scored["base"]["ci95"]["mrr@30"] == [1.0, 1.0]
+    tests = scored["significance"]
+    assert {(t["system"], t["against"]) for t in tests} >= {("finetuned", "base"), ("shipped", "bm25"),
+                                                            ("shipped", "use"), ("base", "bm25")}
+    assert all(t["p_value"] == 1.0 for t in tests)  # every system is perfect here: nothing to tell apart
+    assert ("ann_overlap@10" in details(runs, query_set)["base"]) == (index_kind == "hnsw")
+    frame = runs_frame(query_set, runs)
+    assert list(frame.columns) == ["system", "query_id", "episode_id", "rank", "score"]
+    assert len(frame) == sum(len(r) for run in runs.values() for r in run.ids)
+
+
+def test_curated_query_set_keeps_unjudged_queries_for_pooling():
+    queries = [CuratedQuery("q1", "a", "keyword", "en", "dev"), CuratedQuery("q2", "b", "question", "fr", "test")]
+    judgments = pd.DataFrame({"query_id": ["q1", "q1"], "episode_id": [ep(1), ep(2)], "relevant": [1, 0],
+                              "judge": "x"})
+    query_set = curated_query_set(queries, judgments)
+    assert query_set.ids == ["q1", "q2"] and query_set.relevant == [{ep(1)}, set()]
+    assert query_set.judged == [{ep(1), ep(2)}, set()]
+    assert query_set.attributes[1] == {"style": "question", "language": "fr", "split": "test"}
 
 
 def test_evaluate_stage_end_to_end(tmp_path, monkeypatch):
@@ -212,19 +209,29 @@ def test_evaluate_stage_end_to_end(tmp_path, monkeypatch):
     stage.main([])
 
     report = json.loads((tmp_path / "metrics/eval.json").read_text())
-    for system in SYSTEMS:
-        for key in (f"recall@30_{system}", f"mrr@30_{system}", f"curated_recall@30_{system}"):
-            assert 0.0 <= report[key] <= 1.0
-        assert set(report["synthetic"][system]) == {"recall@1", "recall@5", "recall@10", "recall@30", "mrr@10",
-                                                   "mrr@30", "ndcg@10"}
-    assert report["sizes"] == {"synthetic": {"queries": 4, "episodes": 4}, "curated": {"queries": 2, "episodes": 8}}
-    assert report["curated"]["bm25"]["recall@1"] == pytest.approx(0.75)  # second query has two answers
-    for name in ("synthetic", "curated"):
+    assert set(report) == {"synthetic", "curated_dev", "curated_test"}
+    for set_name, entry in report.items():
+        for system in SYSTEMS:
+            assert set(entry[system]) == {"recall@10", "recall@30", "mrr@30", "ci95"}
+            for metric in ("recall@10", "recall@30", "mrr@30"):
+                low, high = entry[system]["ci95"][metric]
+                assert 0.0 <= low <= entry[system][metric] <= high <= 1.0
+        assert all(0 < t["p_value"] <= 1 for t in entry["significance"])
+    assert {row["subset"] for row in report["curated_test"]["by_subset"]} == {"style=keyword", "language=en"}
+    # q002 has two relevant answers (and one judged irrelevant); q004 has none and is counted, not scored
+    stats = json.loads((tmp_path / "stats/eval.json").read_text())
+    assert stats["sizes"]["curated_test"] == {"queries": 2, "episodes": 8}
+    assert stats["sizes"]["curated_dev"]["queries"] == 1 and stats["sizes"]["curated_unjudged"] == 1
+    assert stats["sizes"]["synthetic"] == {"queries": 4, "episodes": 4}
+    assert 0 < stats["systems"]["curated_test"]["bm25"]["judged@10"] <= 1
+    runs = pd.read_parquet(tmp_path / "data/eval/runs/curated.parquet")
+    assert set(runs["query_id"]) == {"q001", "q002", "q003", "q004"} and set(runs["system"]) == set(SYSTEMS)
+    for name in ("synthetic", "curated_dev", "curated_test"):
         curve = pd.read_csv(tmp_path / f"plots/recall_at_k_{name}.csv")
         assert list(curve.columns) == ["k", *sorted(SYSTEMS)] and curve["k"].tolist() == list(range(1, 31))
         assert all(curve[system].is_monotonic_increasing for system in SYSTEMS)
-    # evaluate depends on evaluate.* and the base model spec only, so evaluate-only edits rerun evaluate alone
-    assert {key.split(".")[0] for key in used} == {"evaluate", "train"}
+    # evaluate depends on evaluate.*, fusion.* and the base model spec only: evaluate-only edits rerun it alone
+    assert {key.split(".")[0] for key in used} == {"evaluate", "fusion", "train"}
     assert {key for key in used if key.startswith("train.")} == {"train.base_model"}
     assert ("base", "package:fake") in loaded
 
@@ -236,14 +243,16 @@ def test_evaluate_stage_hnsw_reports_overlap_and_errors_are_one_line(tmp_path, m
     monkeypatch.setattr(stage, "load_encoder", lambda kind, spec: FakeEncoder(salt={"base": 0, "finetuned": 1,
                                                                                   "use": 2}[kind]))
     stage.main(["--systems", "base,bm25"])
-    report = json.loads((tmp_path / "metrics/eval.json").read_text())
-    assert report["index"] == "hnsw" and 0 <= report["ann_overlap@30_base"] <= 1
-    assert set(report["synthetic"]) == {"base", "bm25"}
+    stats = json.loads((tmp_path / "stats/eval.json").read_text())
+    assert stats["index"] == "hnsw" and 0 <= stats["systems"]["synthetic"]["base"]["ann_overlap@30"] <= 1
+    assert set(json.loads((tmp_path / "metrics/eval.json").read_text())["synthetic"]) == {
+        "base", "bm25", "significance"}
 
-    (tmp_path / "data/curated_queries.yaml").write_text(f'- {{query: lost, episode_ids: ["{"0" * 31}z"]}}\n')
-    with pytest.raises(SystemExit, match="'lost'.*not in the prepared episodes"):
+    with (tmp_path / "data/curated/judgments.tsv").open("a") as fh:
+        fh.write(f"q001\t{'0' * 31}z\t1\ttest\n")
+    with pytest.raises(SystemExit, match=r"judgments.tsv: row 7, column 'episode_id': .* not in the prepared"):
         stage.main([])
-    with pytest.raises(SystemExit, match="unknown system"):
+    with pytest.raises(SystemExit, match="unknown system 'bm26'"):
         stage.main(["--systems", "bm26"])
     assert ids
 

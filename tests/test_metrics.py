@@ -1,10 +1,14 @@
-"""IR metrics: hand-computed cases and a cross-check against sentence-transformers' InformationRetrievalEvaluator."""
+"""IR metrics: hand-computed cases and cross-checks against sentence-transformers' InformationRetrievalEvaluator and
+trec_eval (pytrec_eval through ir-measures)."""
 import math
 import random
 
+import numpy as np
 import pytest
 
-from podsearch.metrics import evaluate_rankings, ndcg_at_k, overlap_at_k, recall_curve
+from podsearch.metrics import (
+    evaluate_rankings, first_relevant_rank, ndcg_at_k, overlap_at_k, per_query, recall_curve,
+)
 
 
 def test_hand_computed_single_query():
@@ -75,3 +79,30 @@ def test_agrees_with_sentence_transformers_information_retrieval_evaluator():
         assert ours[f"mrr@{k}"] == pytest.approx(reference["mrr@k"][k])
     assert ours["ndcg@10"] == pytest.approx(reference["ndcg@k"][10])
     assert 0 < ours["recall@30"] < 1 and ours["mrr@10"] > 0  # a non-trivial comparison
+
+
+def test_per_query_values_agree_with_trec_eval_through_ir_measures():
+    """The per-query values the CIs and significance tests resample, against pytrec_eval (via ir-measures)."""
+    import ir_measures
+    from ir_measures import RR, R, nDCG
+
+    rng = random.Random(7)
+    docs = [f"d{i:03d}" for i in range(80)]
+    query_ids = [f"q{i}" for i in range(40)]
+    relevant = [set(rng.sample(docs, rng.randint(1, 5))) for _ in query_ids]
+    rankings = [rng.sample(docs, 30) for _ in query_ids]
+    for ranking, rel in zip(rankings[:20], relevant[:20]):
+        ranking[rng.randrange(12)] = sorted(rel)[0]
+    rankings = [list(dict.fromkeys(r)) for r in rankings]
+    qrels = [ir_measures.Qrel(q, d, 1) for q, rel in zip(query_ids, relevant) for d in rel]
+    run = [ir_measures.ScoredDoc(q, d, 100.0 - rank) for q, r in zip(query_ids, rankings) for rank, d in enumerate(r)]
+    measures = {"recall@10": R @ 10, "recall@30": R @ 30, "mrr@30": RR @ 30, "ndcg@10": nDCG @ 10}
+    reference = {(m.query_id, str(m.measure)): m.value for m in ir_measures.iter_calc(list(measures.values()), qrels,
+                                                                                       run)}
+    for name, measure in measures.items():
+        ours = per_query(rankings, relevant, name)
+        assert ours.shape == (len(query_ids),)
+        np.testing.assert_allclose(ours, [reference[(q, str(measure))] for q in query_ids], atol=1e-9)
+    assert first_relevant_rank(["a", "b", "c"], {"c", "z"}) == 3 and first_relevant_rank(["a"], {"z"}) is None
+    with pytest.raises(ValueError, match="unknown metric"):
+        per_query(rankings, relevant, "precision@5")

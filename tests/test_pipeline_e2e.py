@@ -8,7 +8,7 @@ The tests share that repo and run in file order (pytest keeps definition order);
 starts from and leaves:
   1. test_first_repro_then_nothing_to_do  main as committed by the fixture              -> unchanged
   2. test_params_audit                    reads the fixture's audit files only          -> unchanged
-  3. test_evaluate_param_reruns_only_evaluate   main; evaluate.rrf_k 60 -> 30           -> committed on main
+  3. test_evaluate_param_reruns_only_evaluate   main; evaluate.seed 42 -> 30            -> committed on main
   4. test_querygen_branch_and_metrics_diff      branch exp-querygen (querygen.seed)     -> back on main, checked out
   5. test_push_clone_pull                 main pushed to a local remote (.dvc/config committed); a git clone pulls
   6. test_exp_run_and_show                `dvc exp run -S train.learning_rate=...` in main's workspace (last: it
@@ -34,7 +34,7 @@ from tiny_models import make_tiny_distiluse  # noqa: E402
 pytestmark = pytest.mark.e2e
 
 ALL_STAGES = {"download", "prepare", "generate_queries", "split", "train", "embed_base", "embed_finetuned",
-              "embed_use", "evaluate", "index"}
+              "embed_use", "evaluate", "index", "report"}
 UP_TO_DATE = "Data and pipelines are up to date."
 OUTPUTS = [  # every stage output, files and folders, that must exist after a repro (and after a pull)
     "data/raw/podcasts.csv", "data/raw/episodes.csv",
@@ -46,12 +46,15 @@ OUTPUTS = [  # every stage output, files and folders, that must exist after a re
     "data/embeddings/finetuned.npy", "data/embeddings/finetuned.ids.txt",
     "data/embeddings/use.npy", "data/embeddings/use.ids.txt",
     "data/index",
+    "data/eval/runs/synthetic.parquet", "data/eval/runs/curated.parquet",
 ]
 METRICS = ["metrics/prepare.json", "metrics/querygen.json", "metrics/split.json", "metrics/train.json",
-           "metrics/eval.json", "plots/train_loss.csv", "plots/recall_at_k_synthetic.csv",
-           "plots/recall_at_k_curated.csv"]
-HEADLINE = [f"{prefix}{metric}_{system}" for prefix in ("", "curated_") for metric in ("recall@30", "recall@10",
-            "mrr@30", "ndcg@10") for system in ("base", "finetuned", "bm25", "hybrid", "use")]
+           "metrics/eval.json", "stats/eval.json", "plots/train_loss.csv", "plots/recall_at_k_synthetic.csv",
+           "plots/recall_at_k_curated_dev.csv", "plots/recall_at_k_curated_test.csv",
+           "reports/curated_test_queries.md"]
+HEADLINE = [(query_set, system, metric) for query_set in ("synthetic", "curated_dev", "curated_test")
+            for system in ("base", "finetuned", "bm25", "use", "hybrid", "shipped")
+            for metric in ("recall@10", "recall@30", "mrr@30")]
 
 # Declared params a stage legitimately does not read in this configuration: keys of alternatives not selected.
 UNSELECTED = {
@@ -110,10 +113,11 @@ def test_first_repro_then_nothing_to_do(pipeline):
     assert any((project.root / "data/index").iterdir()), "data/index is empty"
 
     report = json.loads((project.root / "metrics/eval.json").read_text())
-    absent = [k for k in HEADLINE if k not in report]
-    assert not absent, f"metrics/eval.json lacks headline keys {absent}; has {sorted(report)}"
-    assert all(0.0 <= report[k] <= 1.0 for k in HEADLINE), {k: report[k] for k in HEADLINE}
-    assert report["sizes"]["synthetic"]["queries"] > 0 and report["sizes"]["curated"]["queries"] == 4, report["sizes"]
+    absent = [key for key in HEADLINE if key[2] not in report.get(key[0], {}).get(key[1], {})]
+    assert not absent, f"metrics/eval.json lacks headline values {absent}"
+    assert all(0.0 <= report[s][n][m] <= 1.0 for s, n, m in HEADLINE)
+    sizes = json.loads((project.root / "stats/eval.json").read_text())["sizes"]
+    assert sizes["synthetic"]["queries"] > 0 and sizes["curated_test"]["queries"] == 2, sizes
     train = json.loads((project.root / "metrics/train.json").read_text())
     assert "inbatch_mrr@5_after" in train and train["steps"] > 0, train
     split = json.loads((project.root / "metrics/split.json").read_text())
@@ -185,23 +189,26 @@ def test_params_audit(pipeline):
         if unexpected_absent:
             problems.append(f"{stage}: reads {sorted(unexpected_absent)}, which params.yaml does not have")
         checked += 1
-    assert checked == len(ALL_STAGES), f"audited {checked} stages, expected {len(ALL_STAGES)}"
+    with_params = [stage for stage, entries in _declared(project).items() if entries]
+    assert checked == len(with_params) == len(ALL_STAGES) - 1, f"audited {checked} stages"  # report reads none
     assert not problems, "params audit:\n" + "\n".join(problems)
 
 
 # ------------------------------------------------------------------------------------------------------------- 3
 def test_evaluate_param_reruns_only_evaluate(pipeline):
-    """From main as committed: an evaluate-only knob reruns evaluate alone. Leaves the change committed on main."""
+    """From main as committed: an evaluate-only knob reruns evaluate (and the report drawn from its run files) alone.
+    Leaves the change committed on main."""
     project = pipeline.project
-    assert project.params()["evaluate"]["rrf_k"] != 30
-    project.set_params({("evaluate", "rrf_k"): 30})
+    assert project.params()["evaluate"]["seed"] != 30
+    project.set_params({("evaluate", "seed"): 30})
     result = project.dvc("repro")
-    _check(result, ran_stages(result.output) == ["evaluate"], "evaluate.rrf_k must rerun evaluate and nothing else")
-    project.commit("evaluate.rrf_k 30")
+    _check(result, ran_stages(result.output) == ["evaluate"],
+           "evaluate.seed must rerun evaluate and nothing else (its run files do not change, so report stays)")
+    project.commit("evaluate.seed 30")
 
 
 # ------------------------------------------------------------------------------------------------------------- 4
-QUERYGEN_RERUNS = {"generate_queries", "split", "train", "embed_finetuned", "evaluate", "index"}
+QUERYGEN_RERUNS = {"generate_queries", "split", "train", "embed_finetuned", "evaluate", "index", "report"}
 
 
 def _diff_changed(diff: dict, file: str, key: str) -> tuple[bool, dict | None]:
@@ -232,10 +239,10 @@ def test_querygen_branch_and_metrics_diff(pipeline):
     _check(diff_json, changed, f"metrics/train.json inbatch_mrr@5_after should differ, got {entry}")
     _check(table, "inbatch_mrr@5_after" in table.stdout, "the metrics diff table should list inbatch_mrr@5_after")
     # The synthetic corpus (test episodes) has more than 30 episodes, so Recall@30 can and must move.
-    report = json.loads(project.git("show", "main:metrics/eval.json").stdout)
-    assert report["sizes"]["synthetic"]["episodes"] > 30, report["sizes"]
-    changed, entry = _diff_changed(diff, "metrics/eval.json", "recall@30_finetuned")
-    _check(diff_json, changed, f"metrics/eval.json recall@30_finetuned should differ, got {entry}")
+    sizes = json.loads(project.git("show", "main:stats/eval.json").stdout)["sizes"]
+    assert sizes["synthetic"]["episodes"] > 30, sizes
+    changed, entry = _diff_changed(diff, "metrics/eval.json", "synthetic.finetuned.recall@30")
+    _check(diff_json, changed, f"metrics/eval.json synthetic.finetuned.recall@30 should differ, got {entry}")
 
     project.git("checkout", "-q", "main")
     project.dvc("checkout")
@@ -295,8 +302,8 @@ def test_exp_run_and_show(pipeline):
     project = pipeline.project
     result = project.dvc("exp", "run", "-S", "train.learning_rate=0.001")
     ran = ran_stages(result.output)
-    _check(result, set(ran) == {"train", "embed_finetuned", "evaluate", "index"},
-           f"a train param should rerun train, embed_finetuned, evaluate, index; ran {ran}")
+    _check(result, set(ran) == {"train", "embed_finetuned", "evaluate", "index", "report"},
+           f"a train param should rerun train, embed_finetuned, evaluate, index, report; ran {ran}")
 
     shown = project.dvc("exp", "show", "--json")
     exps = _experiments(json.loads(shown.stdout))
@@ -304,8 +311,8 @@ def test_exp_run_and_show(pipeline):
     _check(shown, len(mine) == 1, f"exactly one experiment with train.learning_rate 0.001, found {exps}")
     metrics = mine[0]["metrics"]
     assert "inbatch_mrr@5_after" in metrics.get("metrics/train.json", {}), metrics
-    assert "recall@30_finetuned" in metrics.get("metrics/eval.json", {}), metrics
-    keep = "Experiment|train.learning_rate|inbatch_mrr@5_after|curated_recall@10_finetuned|mrr@30_finetuned"
+    assert "recall@30" in metrics.get("metrics/eval.json", {}).get("synthetic", {}).get("finetuned", {}), metrics
+    keep = "Experiment|train.learning_rate|inbatch_mrr@5_after|curated_dev.shipped.mrr@30|synthetic.finetuned.mrr@30"
     table = project.dvc("exp", "show", "--no-pager", "--md", "--drop", ".*", "--keep", keep)
     print(f"\n$ dvc exp show --md --drop '.*' --keep '{keep}'\n{table.stdout}")
     _check(table, "train.learning_rate" in table.stdout and "0.001" in table.stdout, "param column missing")

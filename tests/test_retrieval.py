@@ -4,7 +4,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from podsearch.retrieval import BM25Index, VectorIndex, make_index, reciprocal_rank_fusion
+from podsearch.retrieval import BM25Index, Fusion, FusionError, VectorIndex, make_index
+from podsearch.retrieval.fusion import load_fusions
+from podsearch.retrieval.ranking import id_ranks, order_candidates, top_k
 from podsearch.retrieval.index import VectorIndexError
 
 
@@ -107,22 +109,84 @@ def test_bm25_unknown_words_and_large_k():
         BM25Index(["a", "a"], ["x", "y"])
 
 
-def test_rrf_hand_computed():
-    bm25 = [["a", "b", "c"]]
-    dense = [["c", "a", "d"]]
-    scores, ids = reciprocal_rank_fusion([bm25, dense], k=60, top_k=3)
-    expected = {"a": 1 / 61 + 1 / 62, "c": 1 / 63 + 1 / 61, "b": 1 / 62, "d": 1 / 63}
+def _runs(**systems):
+    """Fusion input from ranked id lists: one query, scores 1.0, 0.9, ... down each list."""
+    return {name: ([[1.0 - 0.1 * i for i in range(len(ids))]], [ids]) for name, ids in systems.items()}
+
+
+def test_weighted_rrf_hand_computed():
+    runs = _runs(bm25=["a", "b", "c"], dense=["c", "a", "d"])
+    scores, ids = Fusion({"bm25": 1.0, "dense": 1.0}, rrf_k=60).fuse(runs, top_k=3)
+    expected = {"a": 1 / 61 + 1 / 62, "c": 1 / 63 + 1 / 61, "b": 1 / 62}
     assert ids[0] == ["a", "c", "b"]
     np.testing.assert_allclose(scores[0], [expected["a"], expected["c"], expected["b"]])
+    # A weight of 2 on dense: c (dense #1) now beats a (bm25 #1, dense #2)
+    _, ids = Fusion({"bm25": 1.0, "dense": 2.0}, rrf_k=60).fuse(runs, top_k=2)
+    assert ids[0] == ["c", "a"]
+    # Weight 0 leaves a system out entirely
+    fusion = Fusion({"bm25": 0.0, "dense": 1.0})
+    assert fusion.parts == ["dense"] and fusion.fuse(runs, 3)[1][0] == ["c", "a", "d"]
 
 
-def test_rrf_ties_are_deterministic_and_validated():
-    # "x" and "y" tie on fused score; the better single rank wins, then the id
-    _, ids = reciprocal_rank_fusion([[["x", "y"]], [["y", "x"]]], k=60, top_k=2)
-    assert ids == [["x", "y"]]
-    assert reciprocal_rank_fusion([], k=60) == ([], [])
-    with pytest.raises(ValueError, match="same number of queries"):
-        reciprocal_rank_fusion([[["a"]], [["a"], ["b"]]])
+def test_score_fusion_normalises_each_system_per_query():
+    runs = {"x": ([[10.0, 5.0, 0.0]], [["a", "b", "c"]]), "y": ([[0.9, 0.8]], [["c", "b"]])}
+    scores, ids = Fusion({"x": 1.0, "y": 1.0}, method="score").fuse(runs, top_k=3)
+    # x: a 1, b 0.5, c 0; y: c 1, b 0  -> a 1, b 0.5, c 1: a and c tie, broken by id
+    assert ids[0] == ["a", "c", "b"]
+    np.testing.assert_allclose(scores[0], [1.0, 1.0, 0.5])
+
+
+def test_fusion_params_are_validated():
+    fusion = Fusion.from_params("shipped", {"method": "score", "weights": {"use": 1, "finetuned": "0.5"}}, 30, 50)
+    assert fusion.to_dict() == {"method": "score", "weights": {"use": 1.0, "finetuned": 0.5}, "rrf_k": 30,
+                                "depth": 50}
+    for bad, message in (({"weights": {"a": -1}}, "must be >= 0"), ({"method": "max", "weights": {"a": 1}}, "max"),
+                         ({"weights": {"a": "x"}}, "must be a number"), ({}, "expected")):
+        with pytest.raises(FusionError, match=message):
+            Fusion.from_params("shipped", bad, 60, 100)
+    with pytest.raises(FusionError, match="needs the rankings of b"):
+        Fusion({"a": 1.0, "b": 1.0}).fuse(_runs(a=["x"]), 1)
+    with pytest.raises(FusionError, match="fusion.depth: missing"):
+        load_fusions({"rrf_k": 60})
+    assert list(load_fusions({"rrf_k": 60, "depth": 10, "h": {"weights": {"a": 1}}})) == ["h"]
+
+
+# --- ties: equal scores are ordered by episode id everywhere, whatever the sort kernel does ----------------------
+
+def test_top_k_breaks_ties_by_id_across_the_cut():
+    ids = ["e9", "e1", "e5", "e3", "e7"]
+    scores = np.array([0.5, 0.9, 0.5, 0.5, 0.1], dtype=np.float32)
+    keys = id_ranks(ids)
+    assert [ids[p] for p in top_k(scores, 3, keys)] == ["e1", "e3", "e5"]  # the three 0.5s compete for 2 places
+    assert [ids[p] for p in top_k(scores, 10, keys)] == ["e1", "e3", "e5", "e9", "e7"]
+    assert order_candidates(["b", "a", "c"], [1.0, 1.0, 2.0], 2) == ([2.0, 1.0], ["c", "a"])
+
+
+@pytest.mark.parametrize("kind", ["exact", "hnsw"])
+def test_vector_index_orders_equal_scores_by_id(kind):
+    """Twelve identical vectors (one score) under shuffled ids: the top 5 must be the 5 smallest ids, every time,
+    although faiss returns equal scores in whatever order its kernels produce them."""
+    rng = np.random.default_rng(0)
+    ids = [f"{i:032x}" for i in rng.permutation(40)]
+    vectors = rng.normal(size=(40, 8)).astype(np.float32)
+    vectors[:12] = vectors[0]
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    index = make_index(kind, 8, m=8, ef_search=64)
+    index.add(ids, vectors)
+    scores, ranked = index.search(vectors[:1], 5)
+    assert ranked[0] == sorted(ids[:12])[:5]
+    assert np.all(scores[0] == scores[0][0])
+
+
+def test_bm25_orders_equal_scores_by_id():
+    texts = ["bread baking"] * 6 + ["bread", "other topic"]
+    ids = ["f", "c", "a", "e", "b", "d", "h", "g"]
+    scores, ranked = BM25Index(ids, texts).search(["bread baking"], 4)
+    assert ranked[0] == ["a", "b", "c", "d"]
+    assert len(set(scores[0].tolist())) == 1
+    # Shuffling the corpus order changes nothing
+    order = [3, 0, 5, 1, 7, 2, 6, 4]
+    assert BM25Index([ids[i] for i in order], [texts[i] for i in order]).search(["bread baking"], 4)[1] == ranked
 
 
 def test_saved_bm25_index_is_byte_identical_across_interpreters(tmp_path):

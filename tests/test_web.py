@@ -34,14 +34,14 @@ def test_api_search_returns_ranked_json(client):
     response = client.get("/api/search", params={"q": "eat better during xmas holidays", "k": 3})
     assert response.status_code == 200
     body = response.json()
-    assert body["model"] == "finetuned" and body["hybrid"] is False and body["k"] == 3
+    assert body["system"] == "shipped" and body["k"] == 3
     assert [r["rank"] for r in body["results"]] == [1, 2, 3]
     assert body["results"][0]["title"] == "Eating well over the Christmas holidays"
 
 
-def test_api_hybrid_and_base(client):
-    body = client.get("/api/search", params={"q": "bitcoin bubble", "model": "base", "hybrid": "true"}).json()
-    assert body["model"] == "base" and body["hybrid"] is True
+def test_api_other_system(client):
+    body = client.get("/api/search", params={"q": "bitcoin crypto bubble", "system": "base"}).json()
+    assert body["system"] == "base"
     assert body["results"][0]["title"] == "Bitcoin and the crypto bubble"
 
 
@@ -52,8 +52,7 @@ def test_api_hybrid_and_base(client):
     ({"q": "ok", "k": "abc"}, "whole number"),
     ({"q": "ok", "k": "0"}, "between 1 and 100"),
     ({"q": "ok", "k": "5000"}, "between 1 and 100"),
-    ({"q": "ok", "model": "gpt"}, "unknown model"),
-    ({"q": "ok", "hybrid": "maybe"}, "hybrid must be true or false"),
+    ({"q": "ok", "system": "gpt"}, "unknown system 'gpt'"),
 ])
 def test_api_bad_requests_are_400_with_a_message(client, params, message):
     response = client.get("/api/search", params=params)
@@ -94,9 +93,21 @@ def test_page_escapes_feed_text_and_the_query(client):
 
 
 def test_page_renders_results(client):
-    html = client.get("/", params={"q": "sleep better", "k": 2, "hybrid": "true"}).text
+    html = client.get("/", params={"q": "sleep better", "k": 2, "system": "hybrid"}).text
     assert html.count('<li class="hit"') == 2
-    assert "The science of sleep" in html and "hybrid dense + BM25" in html
+    assert "The science of sleep" in html and "· hybrid" in html
+
+
+def test_compare_view_puts_two_systems_side_by_side(client, app):
+    html = client.get("/", params={"q": "recetas navidad", "k": 3, "system": "shipped", "compare": "bm25"}).text
+    left, right = html.split('<section id="right">')
+    assert left.count('<li class="hit"') == 3 and right.count('<li class="hit"') <= 3
+    assert "shipped vs bm25" in html
+    # each hit says where the other system ranked it, or that it is not in the other's list
+    assert left.count('class="other') == 3
+    assert "Recetas saludables para Navidad" in left
+    response = client.get("/", params={"q": "ok", "compare": "nope"})
+    assert response.status_code == 400 and "unknown system &#x27;nope&#x27;" in response.text
 
 
 # --- the real server in a real browser -----------------------------------------------------------------------------
@@ -150,6 +161,12 @@ def test_search_page_in_headless_chromium(live_server):
             assert "q=eat+better+during+xmas+holidays" in page.url
             page.screenshot(path=str(artifacts / "search-page.png"), full_page=True)
             assert page.locator("#results li.hit").first.locator(".show").inner_text().startswith("Nutrition Matters")
+            # The compare view: pick a second system, get two columns.
+            page.select_option('select[name="compare"]', "base")
+            page.click('button[type="submit"]')
+            page.wait_for_selector("#right li.hit")
+            assert page.locator("#left li.hit").count() == 8 and page.locator("#right li.hit").count() == 8
+            page.screenshot(path=str(artifacts / "compare-page.png"), full_page=True)
         finally:
             browser.close()
     assert (artifacts / "search-page.png").stat().st_size > 10_000

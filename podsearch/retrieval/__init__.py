@@ -3,7 +3,7 @@
 The evaluate stage and the search service (podsearch/search/) both use exactly these names.
 """
 from podsearch.retrieval.bm25 import BM25Index
-from podsearch.retrieval.fusion import reciprocal_rank_fusion
+from podsearch.retrieval.fusion import FUSION_METHODS, Fusion, FusionError
 from podsearch.retrieval.index import INDEX_KINDS, VectorIndex, make_index
 
-__all__ = ["BM25Index", "INDEX_KINDS", "VectorIndex", "make_index", "reciprocal_rank_fusion"]
+__all__ = ["BM25Index", "FUSION_METHODS", "Fusion", "FusionError", "INDEX_KINDS", "VectorIndex", "make_index"]

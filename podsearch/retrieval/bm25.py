@@ -7,6 +7,8 @@ import bm25s
 import numpy as np
 from bm25s import stopwords as _sw
 
+from podsearch.retrieval.ranking import id_ranks, top_k
+
 # The corpus is multilingual, so English-only stopwords would leave German/Spanish/... function words dominating
 # scores for those shows. A union of the sample's languages is a cheap fix; collisions (a stopword in one language
 # being a content word in another) are rare and short.
@@ -47,16 +49,32 @@ class BM25Index:
         return len(self.ids)
 
     def search(self, queries: list[str], k: int) -> tuple[np.ndarray, list[list[str]]]:
-        """Top-k per query: scores (n, k') and ids, k' = min(k, corpus size).
+        """Top-k per query by BM25 score, ties by episode id: scores (n, k') and ids, k' = min(k, corpus size).
 
-        A query with no known token gets all-zero scores; its ids are then arbitrary, as in any BM25 engine.
+        Episodes that share no word with the query score 0 and are not returned: their order would be arbitrary,
+        not a ranking. So a row can hold fewer than k' ids; its scores are padded with 0.
         """
         queries = [str(q) for q in queries]
         k = min(int(k), len(self.ids))
-        if k <= 0 or not queries:
-            return np.zeros((len(queries), max(k, 0)), dtype=np.float32), [[] for _ in queries]
-        positions, scores = self.model.retrieve(tokenize(queries), k=k, show_progress=False, n_threads=1)
-        return np.asarray(scores, dtype=np.float32), [[self.ids[p] for p in row] for row in positions]
+        scores = np.zeros((len(queries), max(k, 0)), dtype=np.float32)
+        ranked: list[list[str]] = []
+        for row, tokens in enumerate(tokenize(queries)):
+            known = self.model.get_tokens_ids(tokens)
+            if k <= 0 or not known:
+                ranked.append([])
+                continue
+            # Whole-corpus scores, then a tie-aware top-k: bm25s's own top-k orders equal scores arbitrarily.
+            all_scores = self.model.get_scores(known)
+            positions = [p for p in top_k(all_scores, k, self.tie_keys) if all_scores[p] > 0]
+            scores[row, : len(positions)] = all_scores[positions]
+            ranked.append([self.ids[p] for p in positions])
+        return scores, ranked
+
+    @property
+    def tie_keys(self) -> np.ndarray:
+        if getattr(self, "_tie_keys", None) is None:
+            self._tie_keys = id_ranks(self.ids)
+        return self._tie_keys
 
     def save(self, folder: str | Path) -> Path:
         folder = Path(folder)

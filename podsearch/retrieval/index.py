@@ -12,10 +12,14 @@ from pathlib import Path
 import faiss
 import numpy as np
 
+from podsearch.retrieval.ranking import order_candidates
+
 INDEX_KINDS = ("exact", "hnsw", "pinecone")
 _META = "index.json"
 _FAISS = "vectors.faiss"
 _IDS = "ids.txt"
+# Extra hits fetched beyond k so that ties at the k-th place can be ordered by id (widened further if needed).
+TIE_MARGIN = 8
 
 
 class VectorIndexError(ValueError):
@@ -55,13 +59,29 @@ class VectorIndex:
         self.ids.extend(ids)
 
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, list[list[str]]]:
-        """Top-k by inner product for every query row at once: scores (n, k') and ids, k' = min(k, len(index))."""
+        """Top-k by inner product for every query row at once, ties by episode id: scores (n, k') and ids,
+        k' = min(k, len(index)). A row of an approximate index can hold fewer ids; its scores are padded with -inf."""
         matrix = as_matrix(queries, self.dim, "search")
-        k = min(int(k), len(self.ids))
+        n, k = len(self.ids), min(int(k), len(self.ids))
+        scores = np.full((matrix.shape[0], max(k, 0)), -np.inf, dtype=np.float32)
         if k <= 0:
-            return np.zeros((matrix.shape[0], 0), dtype=np.float32), [[] for _ in range(matrix.shape[0])]
-        scores, positions = self._search(matrix, k)
-        return scores, [[self.ids[p] for p in row if p >= 0] for row in positions]
+            return scores, [[] for _ in range(matrix.shape[0])]
+        width = min(n, k + TIE_MARGIN)
+        found_scores, found = self._search(matrix, width)
+        ranked = []
+        for row in range(matrix.shape[0]):
+            row_scores, row_positions, row_width = found_scores[row], found[row], width
+            # Equal scores may continue past what was fetched: widen until the k-th score is strictly beaten.
+            while row_width < n and row_positions[-1] >= 0 and row_scores[-1] == row_scores[k - 1]:
+                row_width = min(n, 2 * row_width)
+                more_scores, more = self._search(matrix[row : row + 1], row_width)
+                row_scores, row_positions = more_scores[0], more[0]
+            valid = row_positions >= 0
+            top_scores, top_ids = order_candidates([self.ids[p] for p in row_positions[valid]],
+                                                   row_scores[valid], k)
+            scores[row, : len(top_scores)] = top_scores
+            ranked.append(top_ids)
+        return scores, ranked
 
     def _add(self, ids: list[str], matrix: np.ndarray) -> None:
         raise NotImplementedError

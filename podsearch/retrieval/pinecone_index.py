@@ -13,6 +13,7 @@ from contextlib import contextmanager
 import numpy as np
 
 from podsearch.retrieval.index import VectorIndex, VectorIndexError, as_matrix
+from podsearch.retrieval.ranking import order_candidates
 
 API_KEY_ENV = "PINECONE_API_KEY"
 MISSING_KEY = (
@@ -129,6 +130,7 @@ class PineconeIndex(VectorIndex):
                 continue
             with _service(f"query on '{self.name}'"):
                 matches = self.index.query(vector=vector.tolist(), top_k=k, namespace=self.namespace).matches
-            ids.append([m.id for m in matches])
-            scores[row, : len(matches)] = [m.score for m in matches]
+            top_scores, top_ids = order_candidates([m.id for m in matches], [m.score for m in matches], k)
+            ids.append(top_ids)
+            scores[row, : len(top_ids)] = top_scores
         return scores, ids

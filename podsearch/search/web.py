@@ -1,6 +1,7 @@
 """Local web app: a search page (GET /) and a JSON API (GET /api/search).
 
 Run: python -m podsearch.search.web --index data/index --port 8000   (binds 127.0.0.1 unless --host says otherwise)
+/?q=...&system=shipped&compare=base shows two systems side by side for one query.
 """
 from __future__ import annotations
 
@@ -24,16 +25,6 @@ SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
 }
-_TRUE, _FALSE = {"1", "true", "yes", "on"}, {"", "0", "false", "no", "off"}
-
-
-def parse_bool(value: str | None, name: str) -> bool:
-    text = (value or "").strip().lower()
-    if text in _TRUE | _FALSE:
-        return text in _TRUE
-    raise QueryError(f"{name} must be true or false, got {str(value)[:40]!r}")
-
-
 def status_for(exc: SearchError) -> int:
     # The user's request is wrong -> 400; the server lacks a model it should have -> 503. Never a 500.
     return 503 if isinstance(exc, ModelUnavailableError) else 400
@@ -58,34 +49,36 @@ def create_app(engine: SearchEngine) -> FastAPI:
     async def http_error(request: Request, exc: StarletteHTTPException):
         return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code)
 
-    def run(q, k, model, hybrid):
+    def run(q, k, system):
         started = time.perf_counter()
-        use_hybrid = parse_bool(hybrid, "hybrid")
-        hits = engine.search(q, k=parse_k(k, settings), model=model or engine.default_model, hybrid=use_hybrid)
-        return hits, use_hybrid, 1000 * (time.perf_counter() - started)
+        hits = engine.search(q, k=parse_k(k, settings), system=system or engine.default_system)
+        return hits, 1000 * (time.perf_counter() - started)
 
     @app.get("/api/search")
-    def api_search(q: str | None = None, k: str | None = None, model: str | None = None, hybrid: str | None = None):
+    def api_search(q: str | None = None, k: str | None = None, system: str | None = None):
         try:
-            hits, use_hybrid, elapsed_ms = run(q if q is not None else "", k, model, hybrid)
+            hits, elapsed_ms = run(q if q is not None else "", k, system)
         except SearchError as exc:
             return JSONResponse({"error": str(exc)}, status_code=status_for(exc))
-        return {"query": " ".join(q.split()), "k": parse_k(k, settings), "model": model or engine.default_model,
-                "hybrid": use_hybrid, "elapsed_ms": round(elapsed_ms, 2), "results": [h.to_dict() for h in hits]}
+        return {"query": " ".join(q.split()), "k": parse_k(k, settings), "system": system or engine.default_system,
+                "elapsed_ms": round(elapsed_ms, 2), "results": [h.to_dict() for h in hits]}
 
     @app.get("/", response_class=HTMLResponse)
-    def search_page(q: str | None = None, k: str | None = None, model: str | None = None, hybrid: str | None = None):
-        form = {"query": (q or "")[: settings.max_query_chars], "model": model or engine.default_model,
-                "models": engine.models, "max_k": settings.max_k, "max_chars": settings.max_query_chars,
-                "k": settings.default_k, "hybrid": (hybrid or "").lower() in _TRUE}
+    def search_page(q: str | None = None, k: str | None = None, system: str | None = None,
+                    compare: str | None = None):
+        form = {"query": (q or "")[: settings.max_query_chars], "system": system or engine.default_system,
+                "compare": compare or "", "systems": engine.systems, "max_k": settings.max_k,
+                "max_chars": settings.max_query_chars, "k": settings.default_k}
         if q is None:  # first visit: an empty form, not an error
             return HTMLResponse(render_page(**form))
         try:
             form["k"] = parse_k(k, settings)
-            hits, _, elapsed_ms = run(q, k, model, hybrid)
+            hits, elapsed_ms = run(q, k, system)
+            # Compare view: the same query under a second system, side by side.
+            compare_hits = run(q, k, engine.check_system(compare))[0] if compare else None
         except SearchError as exc:
             return HTMLResponse(render_page(**form, error=str(exc)), status_code=status_for(exc))
-        return HTMLResponse(render_page(**form, hits=hits, elapsed_ms=elapsed_ms))
+        return HTMLResponse(render_page(**form, hits=hits, compare_hits=compare_hits, elapsed_ms=elapsed_ms))
 
     return app
 
@@ -100,7 +93,7 @@ def main(argv=None) -> None:
 
     try:
         engine = SearchEngine(args.index, settings=load_settings())
-        engine.encoder(engine.default_model)  # load now so the first visitor does not wait for it
+        engine.warm_up()  # load the default system's encoders now so the first visitor does not wait for them
     except SearchError as exc:
         raise SystemExit(f"search web: {exc}") from None
     uvicorn.run(create_app(engine), host=args.host, port=args.port, log_level="info")
