@@ -36,7 +36,7 @@ class PrepareReport:
     html_cleaned: int = 0
     dropped: dict[str, int] = field(default_factory=dict)
 
-    def as_metrics(self) -> dict:
+    def as_stats(self) -> dict:
         return {
             "episodes_in": self.episodes_in,
             "shows_in": self.shows_in,
@@ -85,6 +85,10 @@ def load_raw(podcasts_path: str | Path, episodes_path: str | Path) -> tuple[pd.D
     podcasts_path, episodes_path = Path(podcasts_path), Path(episodes_path)
     podcasts = read_csv(podcasts_path, REQUIRED_PODCAST_COLUMNS)
     episodes = read_csv(episodes_path, REQUIRED_EPISODE_COLUMNS)
+    # A header-only file is valid CSV but gives an empty pipeline that fails stages later, far from the cause.
+    for frame, path, what in ((podcasts, podcasts_path, "shows"), (episodes, episodes_path, "episodes")):
+        if frame.empty:
+            raise DataError(f"{path}: no {what} (the file has a header and no rows); expected the Kaggle dataset's rows")
     _check_ids(podcasts, podcasts_path, "uuid")
     _check_ids(episodes, episodes_path, "uuid")
     show_ids = set(podcasts["uuid"].str.strip())
@@ -158,6 +162,10 @@ def prepare_episodes(
     else:
         report.dropped["over_max_episodes"] = 0
     report.episodes_out = len(frame)
+    if frame.empty:
+        reasons = ", ".join(f"{n} {reason}" for reason, n in report.dropped.items() if n)
+        raise DataError(f"no episode is left after cleaning: all {report.episodes_in} were dropped ({reasons}); "
+                        "check the input files and prepare.languages / prepare.max_episodes in params.yaml")
     return frame.loc[:, list(PREPARED_COLUMNS)], report
 
 

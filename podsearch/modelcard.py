@@ -132,8 +132,9 @@ Parameters of the `SentenceTransformerTrainer` run:
 {json.dumps(params, indent=2, sort_keys=True)}
 ```
 
-Trained on {metrics.get("device", "n/a")}, max_seq_length {model.max_seq_length} (wall time and throughput are in
-the pipeline's metrics/train.json: kept out of this card so that identical training gives an identical model folder).
+Trained on {metrics.get("device", "n/a")}, max_seq_length {model.max_seq_length}; extra negatives per pair:
+{metrics.get("negatives") or "none (in-batch negatives only)"}. Wall time and throughput are in the pipeline's
+logs/train.json, kept out of this card so that identical training gives an identical model folder.
 
 ## Full Model Architecture
 

@@ -1,10 +1,13 @@
 """Train / eval / test split of the (query, episode) pairs, by episode.
 
 Splitting by episode (not by pair) matters because every episode has several queries: a pair-level split would put
-the same episode text in train and test, and the test score would then measure memorisation.
+the same episode text in train and test, and the test score would then measure memorisation. The episodes split are
+all prepared episodes, not only those that got a query: so every query generator (mix) trains and tests on the same
+episodes, and comparisons between mixes compare generators, not splits.
 """
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
@@ -82,14 +85,28 @@ def assign_episodes(episode_ids, config: SplitConfig) -> dict[str, str]:
     return assignment
 
 
-def split_pairs(pairs: pd.DataFrame, config: SplitConfig) -> tuple[dict[str, pd.DataFrame], dict]:
-    """The pair rows of each split (input row order kept) and the counts recorded in metrics/split.json."""
+def split_pairs(pairs: pd.DataFrame, config: SplitConfig, episode_ids: list[str] | None = None
+                ) -> tuple[dict[str, pd.DataFrame], dict]:
+    """The pair rows of each split (input row order kept) and the counts recorded in stats/split.json.
+
+    `episode_ids`: the episodes to split (the prepared ones); every pair's episode must be among them. Without it,
+    the episodes that have pairs.
+    """
     validate_pairs(pairs)
-    assignment = assign_episodes(pairs["episode_id"], config)
+    if episode_ids is None:
+        episode_ids = pairs["episode_id"].tolist()
+    else:
+        unknown = sorted(set(pairs["episode_id"]) - set(episode_ids))
+        if unknown:
+            raise SplitError(f"episode {unknown[0]} has pairs but is not a prepared episode ({len(unknown)} such); "
+                             "rerun the pipeline from prepare")
+    assignment = assign_episodes(episode_ids, config)
     labels = pairs["episode_id"].map(assignment)
     frames = {name: pairs[labels == name].reset_index(drop=True) for name in SPLITS}
-    metrics: dict = {"seed": config.seed, "episodes_total": len(assignment), "pairs_total": int(len(pairs))}
+    sizes = Counter(assignment.values())
+    stats: dict = {"seed": config.seed, "episodes_total": len(assignment), "pairs_total": int(len(pairs))}
     for name, frame in frames.items():
-        metrics[f"{name}_episodes"] = int(frame["episode_id"].nunique())
-        metrics[f"{name}_pairs"] = int(len(frame))
-    return frames, metrics
+        stats[f"{name}_episodes"] = sizes[name]
+        stats[f"{name}_episodes_with_pairs"] = int(frame["episode_id"].nunique())
+        stats[f"{name}_pairs"] = int(len(frame))
+    return frames, stats

@@ -36,6 +36,8 @@ class TrainConfig:
     seed: int = 42
     logging_steps: int = 5
     device: str = "auto"
+    negatives: str = "none"  # none | hard | same_show: one extra negative per pair (see add_negatives)
+    negative_depth: int = 30  # hard negatives come from the base model's top `negative_depth` train episodes
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> "TrainConfig":
@@ -96,11 +98,67 @@ def round_robin_subsample(pairs: pd.DataFrame, max_pairs: int | None, seed: int)
     return shuffled.iloc[order[:max_pairs]].reset_index(drop=True)
 
 
+NEGATIVE_MODES = ("none", "hard", "same_show")
+# A mined negative must score below this fraction of the positive's score with the base model: the closest runners-up
+# are too often unlabeled positives (another episode on the same story).
+HARD_NEGATIVE_MARGIN = 0.95
+
+
+def add_negatives(pairs: pd.DataFrame, episodes: pd.DataFrame, mode: str, query_vectors: np.ndarray,
+                  episode_vectors: dict[str, np.ndarray], depth: int = 30) -> tuple[pd.DataFrame, dict[str, int]]:
+    """A `negative` column (an episode text) per pair, and how each was chosen.
+
+    hard: the train episode the base model ranks highest for the query, other than the query's own, scoring below
+    HARD_NEGATIVE_MARGIN x the positive's score, within the top `depth`. same_show: a random other episode of the
+    same show (it shares the show description, so only the episode's own content tells them apart), else a hard one.
+    Written here rather than with sentence-transformers' mine_hard_negatives, which matches negatives by text: a
+    pseudo pair's positive is a passage of its episode, so the episode's full text would come back as a "negative",
+    and it would re-encode a corpus the embed_base stage has already encoded.
+
+    A pair with no negative under either rule is dropped and counted in `no_negative`: MultipleNegativesRankingLoss
+    needs the column in every row.
+    """
+    if mode not in NEGATIVE_MODES or mode == "none":
+        raise TrainDataError(f"params.yaml train.negatives: {mode!r}; expected one of {', '.join(NEGATIVE_MODES)}")
+    candidates = sorted(set(pairs["episode_id"]))
+    missing = [e for e in candidates if e not in episode_vectors]
+    if missing:
+        raise TrainDataError(f"episode {missing[0]} has no base-model vector; rerun embed_base")
+    matrix = np.stack([episode_vectors[e] for e in candidates])
+    row_of = {e: i for i, e in enumerate(candidates)}
+    info = episodes.set_index("episode_id")
+    text, show = info["text"], info["show_id"]
+    by_show: dict[str, list[str]] = {}
+    for episode_id in candidates:
+        by_show.setdefault(show[episode_id], []).append(episode_id)
+    rng = np.random.default_rng(0)
+    scores = np.asarray(query_vectors, dtype=np.float32) @ matrix.T
+    negatives, counts = [], {"same_show": 0, "hard": 0, "no_negative": 0}
+    for row, episode_id in enumerate(pairs["episode_id"]):
+        if mode == "same_show":
+            others = [e for e in by_show[show[episode_id]] if e != episode_id]
+            if others:
+                negatives.append(text[others[int(rng.integers(len(others)))]])
+                counts["same_show"] += 1
+                continue
+        positive = scores[row, row_of[episode_id]]
+        order = np.argsort(-scores[row], kind="stable")[:depth]
+        pick = next((candidates[i] for i in order if candidates[i] != episode_id
+                     and scores[row, i] < HARD_NEGATIVE_MARGIN * positive), None)
+        negatives.append(None if pick is None else text[pick])
+        counts["hard" if pick is not None else "no_negative"] += 1
+    out = pairs.assign(negative=negatives)
+    return out[out["negative"].notna()].reset_index(drop=True), counts
+
+
 def to_train_dataset(pairs: pd.DataFrame):
-    """(anchor, positive) columns in this order: MultipleNegativesRankingLoss reads them positionally."""
+    """(anchor, positive[, negative]) columns in this order: MultipleNegativesRankingLoss reads them positionally."""
     from datasets import Dataset
 
-    return Dataset.from_dict({"anchor": pairs["query"].tolist(), "positive": pairs["document"].tolist()})
+    columns = {"anchor": pairs["query"].tolist(), "positive": pairs["document"].tolist()}
+    if "negative" in pairs.columns:
+        columns["negative"] = pairs["negative"].tolist()
+    return Dataset.from_dict(columns)
 
 
 # --------------------------------------------------------------------------------------------------- evaluation
@@ -345,6 +403,21 @@ def train_encoder(model, train_pairs: pd.DataFrame, config: TrainConfig, output_
     curve = [(int(entry["step"]), float(entry["loss"])) for entry in trainer.state.log_history if "loss" in entry]
     return TrainResult(model=model, args=args, loss=loss, metrics=metrics, loss_curve=curve,
                        dataloader_batches=len(sizes))
+
+
+# The run record splits three ways: the quality numbers DVC shows as metrics, deterministic counts (stats, in git),
+# and wall times (logs, not an output of record: they differ on every run).
+QUALITY_KEYS = (f"inbatch_mrr@{INBATCH_AT_K}_before", f"inbatch_mrr@{INBATCH_AT_K}_after")
+TIMING_KEYS = ("train_seconds", "trainer_runtime_seconds", "pairs_per_second", "eval_seconds_before",
+               "eval_seconds_after")
+
+
+def split_record(record: dict[str, Any]) -> tuple[dict, dict, dict]:
+    """(metrics, stats, timings) from the train stage's full record."""
+    metrics = {k: record[k] for k in QUALITY_KEYS if k in record}
+    timings = {k: record[k] for k in TIMING_KEYS if k in record}
+    stats = {k: v for k, v in record.items() if k not in metrics and k not in timings}
+    return metrics, stats, timings
 
 
 def write_loss_curve(curve: list[tuple[int, float]], path: str | Path) -> Path:

@@ -1,6 +1,8 @@
-"""Stage generate_queries: synthetic (query, episode) pairs -> data/pairs/pairs.parquet (params: querygen.*).
+"""Stage generate_queries: synthetic (query, episode) pairs -> data/pairs/pairs.parquet (params: querygen.*, and
+train.base_model for the keyword generator, which ranks phrases against the embed_base vectors).
 
-Shards go to data/pairs/shards/ as they finish; rerunning after an interruption continues from the last one.
+Shards go to data/pairs/shards/<generator>/ as they finish; rerunning after an interruption continues from the last
+one. Counts go to stats/querygen.json; wall times to logs/generate_queries.json (not an output of record).
 """
 import argparse
 import sys
@@ -9,36 +11,44 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from podsearch.data import DataError, load_prepared  # noqa: E402
+from podsearch.embeddings import EmbeddingError, load_embeddings  # noqa: E402
 from podsearch.params import load_params, setup_logging, write_json  # noqa: E402
-from podsearch.querygen import QueryGenError, generate_pairs  # noqa: E402
+from podsearch.querygen import GenerationContext, QueryGenError, generate_pairs  # noqa: E402
 
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--episodes", default="data/prepared/episodes.parquet")
+    parser.add_argument("--vectors", default="data/embeddings/base.npy", help="episode vectors (embed_base)")
     parser.add_argument("--out", default="data/pairs/pairs.parquet")
     parser.add_argument("--shards", default="data/pairs/shards")
-    parser.add_argument("--metrics", default="metrics/querygen.json")
+    parser.add_argument("--stats", default="stats/querygen.json")
+    parser.add_argument("--timings", default="logs/generate_queries.json")
     parser.add_argument("--limit", type=int, default=None, help="only the first N episodes (trials)")
     args = parser.parse_args(argv)
     log = setup_logging("generate_queries")
     params = load_params("querygen")
     try:
         episodes = load_prepared(args.episodes)
+        context = GenerationContext()
+        if int(params["mix"].get("keyword") or 0) > 0:
+            ids, matrix = load_embeddings(args.vectors, expected_ids=episodes["episode_id"].tolist())
+            context = GenerationContext(load_params("train")["base_model"], dict(zip(ids, matrix)))
         if args.limit is not None:
             episodes = episodes.iloc[: args.limit]
-        pairs, metrics = generate_pairs(episodes, params, args.shards, source=args.episodes)
-    except (DataError, QueryGenError) as exc:
+        pairs, stats, timings = generate_pairs(episodes, params, args.shards, context=context, source=args.episodes)
+    except (DataError, EmbeddingError, QueryGenError) as exc:
         sys.exit(f"generate_queries: {exc}")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     pairs.to_parquet(out, index=False)
-    write_json(metrics, args.metrics)
-    log.info(
-        "%s: %d pairs for %d episodes (%d with fewer than %d queries; rejected %s) at %s episodes/s; wrote %s and %s",
-        params["method"], metrics["pairs"], metrics["episodes"], metrics["episodes_with_fewer_queries"],
-        params["queries_per_episode"], metrics["rejected"], metrics["episodes_per_second"], out, args.metrics,
-    )
+    write_json(stats, args.stats)
+    write_json(timings, args.timings)
+    for name, generator in stats["generators"].items():
+        log.info("%s: %d pairs (%d episodes without one; rejected %s) at %s episodes/s", name, generator["pairs"],
+                 generator["episodes_without_queries"], generator["rejected"], timings[name]["episodes_per_second"])
+    log.info("%d pairs for %d episodes, median %s words per query; wrote %s and %s", stats["pairs"],
+             stats["episodes"], stats["query_words"].get("median"), out, args.stats)
 
 
 if __name__ == "__main__":

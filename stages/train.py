@@ -1,7 +1,8 @@
 """DVC stage `train`: fine-tune the episode encoder on the train split.
 
-data/splits/{train,eval}.parquet + data/prepared/episodes.parquet -> models/podcast-encoder/ (with README.md card),
-metrics/train.json, plots/train_loss.csv.
+data/splits/{train,eval}.parquet + data/prepared/episodes.parquet (+ data/embeddings/base.npy for mined negatives)
+-> models/podcast-encoder/ (with README.md card), metrics/train.json (in-batch MRR@5 before/after), stats/train.json
+(counts, losses), plots/train_loss.csv; wall times to logs/train.json (not an output of record).
 """
 import argparse
 import shutil
@@ -14,15 +15,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import pandas as pd  # noqa: E402
 
 from podsearch.data import DataError, load_prepared  # noqa: E402
+from podsearch.embeddings import EmbeddingError, load_embeddings  # noqa: E402
 from podsearch.modelcard import render_model_card  # noqa: E402
 from podsearch.params import load_params, setup_logging, write_json  # noqa: E402
 from podsearch.training import (  # noqa: E402
     TrainConfig,
     TrainDataError,
+    add_negatives,
     attach_documents,
     load_model,
     make_inbatch_evaluator,
     round_robin_subsample,
+    split_record,
     train_encoder,
     write_loss_curve,
 )
@@ -39,8 +43,12 @@ def main(argv=None):
     parser.add_argument("--train", default="data/splits/train.parquet")
     parser.add_argument("--eval", default="data/splits/eval.parquet")
     parser.add_argument("--episodes", default="data/prepared/episodes.parquet")
+    parser.add_argument("--episode-vectors", default="data/embeddings/base.npy",
+                        help="embed_base output: hard negatives are mined with it when train.negatives is set")
     parser.add_argument("--out", default="models/podcast-encoder")
     parser.add_argument("--metrics", default="metrics/train.json")
+    parser.add_argument("--stats", default="stats/train.json")
+    parser.add_argument("--timings", default="logs/train.json")
     parser.add_argument("--loss-plot", default="plots/train_loss.csv")
     args = parser.parse_args(argv)
     log = setup_logging("train")
@@ -59,6 +67,18 @@ def main(argv=None):
              eval_pairs["episode_id"].nunique())
 
     model = load_model(config)
+    negative_counts = {}
+    if config.negatives != "none":
+        try:
+            ids, matrix = load_embeddings(args.episode_vectors, expected_ids=episodes["episode_id"].tolist())
+            # `model` is still the base model here: the same encoder as the episode vectors.
+            queries = model.encode(train_pairs["query"].tolist(), batch_size=128, normalize_embeddings=True,
+                                   show_progress_bar=False)
+            train_pairs, negative_counts = add_negatives(train_pairs, episodes, config.negatives, queries,
+                                                         dict(zip(ids, matrix)), config.negative_depth)
+        except (EmbeddingError, TrainDataError) as error:
+            raise SystemExit(str(error)) from None
+        log.info("negatives (%s): %s", config.negatives, negative_counts)
     with tempfile.TemporaryDirectory(prefix="podsearch-train-") as checkpoints:
         result = train_encoder(model, train_pairs, config, checkpoints, evaluator=evaluator)
 
@@ -71,6 +91,7 @@ def main(argv=None):
         eval_queries=len(eval_pairs),
         eval_episodes=int(eval_pairs["episode_id"].nunique()),
         passage_pairs=int((train_all.get("passage", pd.Series(dtype=str)).fillna("").str.strip() != "").sum()),
+        negatives=negative_counts,
     )
     log.info("in-batch MRR@5 %.4f -> %.4f, MAP %.4f -> %.4f; %d pairs in %d steps, %.2f pairs/s",
              metrics["inbatch_mrr@5_before"], metrics["inbatch_mrr@5_after"], metrics["inbatch_map_before"],
@@ -91,9 +112,12 @@ def main(argv=None):
                              loss=result.loss, metrics=metrics, data=data_info)
     (out / "README.md").write_text(card)
     log.info("model + card -> %s", out)
-    write_json(metrics, args.metrics)
+    quality, stats, timings = split_record(metrics)
+    write_json(quality, args.metrics)
+    write_json(stats, args.stats)
+    write_json(timings, args.timings)
     write_loss_curve(result.loss_curve, args.loss_plot)
-    log.info("metrics -> %s, loss curve -> %s", args.metrics, args.loss_plot)
+    log.info("metrics -> %s, counts -> %s, loss curve -> %s", args.metrics, args.stats, args.loss_plot)
 
 
 if __name__ == "__main__":

@@ -47,7 +47,7 @@ RELEVANT = {
 
 # The tiny configuration, applied to a copy of the real params.yaml (every other key keeps its real value).
 TINY_PARAMS = {
-    ("querygen", "method"): "pseudo",
+    ("querygen", "mix"): {"pseudo": 3, "keyword": 0, "doc2query": 0, "instruct": 0},
     ("split", "test_fraction"): 0.4,  # > 30 test episodes, so Recall@30 can move
     ("split", "eval_fraction"): 0.15,
     ("split", "min_eval_episodes"): 3,

@@ -49,7 +49,7 @@ def test_join_sentences_builds_recipe_text_without_double_stops():
 def test_prepare_on_real_slice(sample_raw_dir):
     podcasts, episodes = load_raw(sample_raw_dir / "podcasts.csv", sample_raw_dir / "episodes.csv")
     frame, report = prepare_episodes(podcasts, episodes, seed=0)
-    metrics = report.as_metrics()
+    metrics = report.as_stats()
     assert metrics["episodes_in"] == len(episodes) == 41
     # every row is accounted for: kept or dropped for a named reason
     assert metrics["episodes_out"] + metrics["episodes_dropped"] == metrics["episodes_in"]
@@ -136,9 +136,32 @@ def test_prepare_stage_reports_bad_input_in_one_line(tmp_path, raw_frames):
     (tmp_path / "params.yaml").write_text("prepare: {seed: 1, max_episodes: null, languages: []}\n")
     proc = subprocess.run(
         [sys.executable, str(ROOT / "stages/prepare.py"), "--raw", str(raw), "--out", str(tmp_path / "o.parquet"),
-         "--metrics", str(tmp_path / "m.json")],
+         "--stats", str(tmp_path / "s.json")],
         cwd=tmp_path, capture_output=True, text=True,
     )
     assert proc.returncode != 0
     assert "Traceback" not in proc.stderr
     assert "podcasts.csv: missing required column(s) title" in proc.stderr
+
+
+def test_empty_input_or_output_fails_naming_file_and_cause(tmp_path, raw_frames):
+    podcasts, episodes = raw_frames
+    p, e = _write(tmp_path, podcasts, episodes.iloc[:0])  # a header-only episodes.csv
+    with pytest.raises(DataError, match=r"episodes\.csv: no episodes \(the file has a header and no rows\)"):
+        load_raw(p, e)
+    p, e = _write(tmp_path, podcasts.iloc[:0], episodes.iloc[:0])
+    with pytest.raises(DataError, match=r"podcasts\.csv: no shows"):
+        load_raw(p, e)
+    # Rows that all get dropped: prepare stops instead of writing an empty table for later stages to trip over.
+    p, e = _write(tmp_path, podcasts, episodes.assign(description=""))
+    with pytest.raises(DataError, match=r"no episode is left after cleaning: all \d+ were dropped \(\d+ empty_description\)"):
+        prepare_episodes(*load_raw(p, e), seed=0)
+    raw = tmp_path / "header_only"
+    raw.mkdir()
+    _write(raw, podcasts, episodes.iloc[:0])
+    (tmp_path / "params.yaml").write_text("prepare: {seed: 1, max_episodes: null, languages: []}\n")
+    proc = subprocess.run([sys.executable, str(ROOT / "stages/prepare.py"), "--raw", str(raw), "--out",
+                           str(tmp_path / "o.parquet"), "--stats", str(tmp_path / "s.json")],
+                          cwd=tmp_path, capture_output=True, text=True)
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr
+    assert "episodes.csv: no episodes" in proc.stderr and not (tmp_path / "o.parquet").exists()

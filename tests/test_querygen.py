@@ -1,18 +1,20 @@
-"""generate_queries: the filter, the three generators on their real code paths (tiny local models), exact episode
-counts, seeded reproducibility, resuming after an interruption, and the stage script."""
+"""generate_queries: the filter and its rules, the four generators on their real code paths (tiny local models), the
+mix, exact episode counts, seeded reproducibility, resuming after an interruption, and the stage script."""
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
 
 import test_querygen_tiny as tiny
-from podsearch.querygen import QueryGenError, generate_pairs, make_generator
+from podsearch.querygen import GenerationContext, QueryGenError, generate_pairs, make_generator
 from podsearch.querygen import runner
 from podsearch.querygen.base import Candidate, judge
+from podsearch.querygen.filters import DocumentFrequencies, reject_reason, tidy
 from podsearch.querygen.hf import length_sorted_batches
 from podsearch.querygen.instruct import parse_queries
 from podsearch.querygen.pseudo import ICT, SHOW_TITLE, TITLE, split_sentences
@@ -30,10 +32,10 @@ def llama_dir(tmp_path_factory) -> Path:
     return tiny.make_llama(tmp_path_factory.mktemp("llama"))
 
 
-def make_params(method: str, model_dir: Path | None = None, **overrides) -> dict:
+def make_params(mix: dict[str, int], model_dir: Path | None = None, **overrides) -> dict:
     params = {
-        "method": method, "queries_per_episode": 3, "seed": 7, "shard_size": 5, "max_query_words": 16,
-        "copy_min_words": 4,
+        "mix": mix, "seed": 7, "shard_size": 5, "max_query_words": 16, "copy_min_words": 4, "min_content": 0.0,
+        "keyword": {"max_words": 3, "candidates": 8, "diversity": 0.3, "batch_size": 16},
         "doc2query": {"model": str(model_dir), "max_input_tokens": 32, "max_length": 10, "top_p": 0.95,
                       "batch_size": 4},
         "instruct": {"model": str(model_dir), "gguf_file": None, "max_input_tokens": 24, "max_new_tokens": 10,
@@ -44,6 +46,7 @@ def make_params(method: str, model_dir: Path | None = None, **overrides) -> dict
 
 
 def candidates_of(shard_dir: Path) -> pd.DataFrame:
+    """Every candidate of one generator's shard folder."""
     return pd.concat([pd.read_parquet(p) for p in sorted(shard_dir.glob("shard-*.parquet"))], ignore_index=True)
 
 
@@ -85,26 +88,106 @@ def test_parse_queries_strips_decoration_and_cut_lines():
     assert parse_queries("a query\n", finished=False) == ["a query"]
 
 
+@pytest.mark.parametrize("title,expected", [
+    ("Ep 17 - Bricks & Burglaries", "Bricks & Burglaries"),
+    ("478: Early Retirement Myths Busted", "Early Retirement Myths Busted"),
+    ("Angry Gallo Season 2, Episode 11: Minced Beef Thick Soup", "Minced Beef Thick Soup"),
+    ("Young & Terrified YT#05: Lazy People Work Double", "Lazy People Work Double"),
+    ("December 25 2017 - The Book of Genesis", "The Book of Genesis"),
+    ("Sermon on the Mount (Part 2)", "Sermon on the Mount"),
+    ("1 Kings 18:25-40", "1 Kings 18:25-40"),  # a book of the Bible, not a number
+    ("3 ways to save money", "3 ways to save money"),
+])
+def test_tidy_strips_numbering_and_dates_around_the_topic(title, expected):
+    assert tidy(title) == expected
+
+
+@pytest.mark.parametrize("query,reason", [
+    ("(emails sent to this address will get no direct response)", "boilerplate"),
+    ("Subscribe on iTunes and leave a review", "boilerplate"),
+    ("more at https://example.com/show", "boilerplate"),
+    ("CBS2 News Los Angeles 5P FRI ON THE GO 12_22_17", "date"),
+    ("The CL Bryant Show - December 13 2017", "date"),
+    ("Der Tag in Hessen 18.12.2017", "date"),
+    ("Roy Green Show Hour 3, Segment 2 - Ross McLean", "episode_number"),
+    ("Dios de Pactos Parte 2", "episode_number"),
+    ("Moose Podcast", "show_name"),
+    ("keto diet for beginners", None),
+])
+def test_reject_reason_names_the_rule(query, reason):
+    assert reject_reason(query, "The Moose Podcast", None, 0.0) == reason
+
+
+def test_low_content_uses_corpus_idf():
+    frequencies = DocumentFrequencies(["the christmas sermon", "christmas joy", "christmas carols", "keto diet"])
+    assert frequencies.content_score("christmas") < frequencies.content_score("keto")
+    assert reject_reason("christmas joy", "", frequencies, 1.5) == "low_content"
+    assert reject_reason("keto diet", "", frequencies, 1.5) is None
+
+
 def test_pseudo_on_real_sample(prepared_df, tmp_path):
-    pairs, metrics = generate_pairs(prepared_df, make_params("pseudo", shard_size=8), tmp_path / "shards")
+    pairs, stats, timings = generate_pairs(prepared_df, make_params({"pseudo": 3}, shard_size=8), tmp_path / "shards")
     n = len(prepared_df)
     assert list(pairs.columns) == ["query", "episode_id", "generator", "passage"]
-    assert metrics["episodes"] == n and metrics["shards"] == -(-n // 8)
-    assert sum(metrics["episodes_by_query_count"].values()) == n
+    pseudo = stats["generators"]["pseudo"]
+    assert stats["episodes"] == n and pseudo["shards"] == -(-n // 8)
+    assert sum(pseudo["episodes_by_query_count"].values()) == n
     assert pairs.groupby("episode_id").size().max() <= 3
-    assert metrics["pairs"] == len(pairs) == sum(metrics["queries_by_generator"].values())
+    assert stats["pairs"] == pseudo["pairs"] == len(pairs) == sum(pseudo["queries_by_generator"].values())
     assert set(pairs["generator"]) <= {TITLE, ICT, SHOW_TITLE}
+    assert timings["pseudo"]["episodes_generated"] == n
     text = prepared_df.set_index("episode_id")["text"]
     for row in pairs.itertuples():
         # The query is cut out of the episode text and left out of its passage.
         assert row.passage and row.passage != text[row.episode_id]
-        if row.generator == TITLE:
-            assert row.query in text[row.episode_id]
+        assert reject_reason(row.query, "", None, 0.0) is None  # nothing kept breaks a rule
     ict = pairs[pairs["generator"] == ICT]
     assert len(ict) > 0
     desc = prepared_df.set_index("episode_id")["description"]
     assert all(q in desc[e] for q, e in zip(ict["query"], ict["episode_id"]))
     assert all(q not in p for q, p in zip(ict["query"], ict["passage"]))
+    # The real sample's feed furniture is there and is filtered, by name
+    assert sum(pseudo["rejected"][r] for r in ("boilerplate", "date", "episode_number")) > 0
+
+
+def test_keyword_generator_on_real_sample(prepared_df, tmp_path):
+    from sentence_transformers import SentenceTransformer
+
+    from podsearch.querygen.keyword import candidate_phrases, maximal_marginal_relevance
+    from tiny_models import make_tiny_distiluse
+
+    model_dir = make_tiny_distiluse(tmp_path / "tiny", words=" ".join(prepared_df["text"]).split()[:3000])
+    vectors = SentenceTransformer(model_dir, device="cpu").encode(prepared_df["text"].tolist(),
+                                                                  normalize_embeddings=True)
+    context = GenerationContext(model_dir, dict(zip(prepared_df["episode_id"], vectors)))
+    params = make_params({"keyword": 2, "pseudo": 1}, shard_size=16)
+    pairs, stats, _ = generate_pairs(prepared_df, params, tmp_path / "shards", context=context)
+    keywords = pairs[pairs["generator"] == "keyword"]
+    assert len(keywords) > len(prepared_df)  # most episodes get two
+    assert keywords.groupby("episode_id").size().max() == 2
+    assert keywords["query"].str.split().str.len().between(1, 3).all()
+    assert keywords["passage"].isna().all()  # a keyword is trained against the whole episode text
+    text = prepared_df.set_index("episode_id")
+    for row in keywords.itertuples():  # a key phrase is words of the episode's own title or description
+        assert row.query in " ".join(candidate_phrases(f"{text.title[row.episode_id]}. "
+                                                       f"{text.description[row.episode_id]}", 3))
+    assert stats["query_words"]["median"] <= 3
+    assert set(stats["generators"]) == {"pseudo", "keyword"}
+    assert (tmp_path / "shards" / "keyword").is_dir() and (tmp_path / "shards" / "pseudo").is_dir()
+    # Changing only the keyword params keeps pseudo's shards
+    _, again, _ = generate_pairs(prepared_df, make_params({"keyword": 2, "pseudo": 1}, shard_size=16,
+                                                          keyword={**params["keyword"], "diversity": 0.9}),
+                                 tmp_path / "shards", context=context)
+    assert again["generators"]["pseudo"]["shards_reused"] == again["generators"]["pseudo"]["shards"]
+    assert again["generators"]["keyword"]["shards_reused"] == 0
+    # MMR: the second pick trades similarity for novelty
+    doc = np.array([1.0, 0.0, 0.0])
+    phrases = np.array([[0.99, 0.14, 0.0], [0.98, 0.2, 0.0], [0.8, 0.0, 0.6]])
+    phrases /= np.linalg.norm(phrases, axis=1, keepdims=True)
+    assert maximal_marginal_relevance(doc, phrases, 2, diversity=0.0) == [0, 1]
+    assert maximal_marginal_relevance(doc, phrases, 2, diversity=0.7) == [0, 2]
+    assert candidate_phrases("The keto diet. Keto diet tips for 2017 at www.x.com", 2) == {
+        "keto": 2, "diet": 2, "keto diet": 2, "tips": 1, "diet tips": 1}
 
 
 def test_split_sentences_keeps_only_query_sized_ones():
@@ -113,23 +196,26 @@ def test_split_sentences_keeps_only_query_sized_ones():
 
 def test_doc2query_every_episode_gets_its_samples(t5_dir, tmp_path):
     episodes = tiny.episodes(13)  # 13 = 3 shards of 5 (last short), batches of 4 (last short)
-    params = make_params("doc2query", t5_dir)
-    pairs, metrics = generate_pairs(episodes, params, tmp_path / "a")
-    cands = candidates_of(tmp_path / "a")
+    params = make_params({"doc2query": 3}, t5_dir)
+    pairs, stats, _ = generate_pairs(episodes, params, tmp_path / "a")
+    cands = candidates_of(tmp_path / "a" / "doc2query")
     assert cands.groupby("episode_id").size().reindex(episodes["episode_id"]).tolist() == [3] * 13
-    assert metrics["candidates"] == 39 and metrics["episodes"] == 13
-    assert sum(metrics["rejected"].values()) + metrics["surplus_candidates"] + metrics["pairs"] == 39
-    assert list(pairs.columns) == ["query", "episode_id", "generator"]
+    generator = stats["generators"]["doc2query"]
+    assert generator["candidates"] == 39 and stats["episodes"] == 13
+    assert sum(generator["rejected"].values()) + generator["surplus_candidates"] + generator["pairs"] == 39
+    assert list(pairs.columns) == ["query", "episode_id", "generator", "passage"]
     assert set(pairs["generator"]) <= {"doc2query"}
-    # Same params, fresh folder: identical candidates (seeded per shard).
+    # Same params, fresh folder: identical candidates (seeded per shard), and no timing in the shard files.
     generate_pairs(episodes, params, tmp_path / "b")
-    pd.testing.assert_frame_equal(cands, candidates_of(tmp_path / "b"))
+    pd.testing.assert_frame_equal(cands, candidates_of(tmp_path / "b" / "doc2query"))
+    for a, b in zip(sorted((tmp_path / "a").rglob("shard-*")), sorted((tmp_path / "b").rglob("shard-*"))):
+        assert a.read_bytes() == b.read_bytes()
 
 
 def test_instruct_runs_batched_chat_prompts(llama_dir, tmp_path):
     episodes = tiny.episodes(13)
-    params = make_params("instruct", llama_dir)
-    generator = make_generator(params)
+    params = make_params({"instruct": 3}, llama_dir)
+    generator = make_generator("instruct", 3, params, GenerationContext(), DocumentFrequencies([]))
     generator.load()
     assert generator.tokenizer.padding_side == "left"
     prompt = generator.prompt(episodes["title"][0], episodes["description"][0])
@@ -139,15 +225,15 @@ def test_instruct_runs_batched_chat_prompts(llama_dir, tmp_path):
     assert len(out) == 13 and sum(done) == 13
     assert all(c.generator == "instruct" for cands in out for c in cands)
     assert out == generator.generate(episodes, seed=1, progress=done.append)
-    _, metrics = generate_pairs(episodes, params, tmp_path / "shards")
-    assert metrics["episodes"] == 13 and metrics["method"] == "instruct"
-    assert sum(metrics["episodes_by_query_count"].values()) == 13
+    _, stats, _ = generate_pairs(episodes, params, tmp_path / "shards")
+    assert stats["episodes"] == 13 and stats["mix"] == {"instruct": 3}
+    assert sum(stats["generators"]["instruct"]["episodes_by_query_count"].values()) == 13
 
 
 def test_interrupted_run_resumes_to_the_same_output(t5_dir, tmp_path, monkeypatch):
     episodes = tiny.episodes(13)
-    params = make_params("doc2query", t5_dir, shard_size=4)
-    full_pairs, _ = generate_pairs(episodes, params, tmp_path / "full")
+    params = make_params({"doc2query": 3}, t5_dir, shard_size=4)
+    full_pairs, _, _ = generate_pairs(episodes, params, tmp_path / "full")
 
     real_write = runner._write_shard
     written = []
@@ -162,46 +248,58 @@ def test_interrupted_run_resumes_to_the_same_output(t5_dir, tmp_path, monkeypatc
     with pytest.raises(KeyboardInterrupt):
         generate_pairs(episodes, params, tmp_path / "resumed")
     monkeypatch.setattr(runner, "_write_shard", real_write)
-    assert sorted(p.name for p in (tmp_path / "resumed").glob("shard-*")) == written
+    assert sorted(p.name for p in (tmp_path / "resumed" / "doc2query").glob("shard-*")) == written
 
     generated = []
     real_generate = runner._generate_shard
     monkeypatch.setattr(runner, "_generate_shard", lambda g, shard, *a: generated.append(len(shard)) or real_generate(g, shard, *a))
-    pairs, metrics = generate_pairs(episodes, params, tmp_path / "resumed")
+    pairs, stats, _ = generate_pairs(episodes, params, tmp_path / "resumed")
     assert generated == [4, 1]  # only shards 2 and 3 (13 = 4+4+4+1) were redone
-    assert metrics["shards_reused"] == 2 and metrics["shards"] == 4
+    assert stats["generators"]["doc2query"]["shards_reused"] == 2 and stats["generators"]["doc2query"]["shards"] == 4
     pd.testing.assert_frame_equal(pairs, full_pairs)
 
 
 def test_shards_from_other_params_are_not_reused(tmp_path):
     episodes = tiny.episodes(13)
-    generate_pairs(episodes, make_params("pseudo"), tmp_path)
-    _, again = generate_pairs(episodes, make_params("pseudo"), tmp_path)
-    assert again["shards_reused"] == again["shards"] == 3
-    _, reseeded = generate_pairs(episodes, make_params("pseudo", seed=8), tmp_path)
-    assert reseeded["shards_reused"] == 0
-    _, fewer = generate_pairs(episodes.iloc[:6], make_params("pseudo", seed=8), tmp_path)
-    assert fewer["shards_reused"] == 0 and len(list(tmp_path.glob("shard-*"))) == 2
+
+    def reused(params, frame=episodes):
+        return generate_pairs(frame, params, tmp_path)[1]["generators"]["pseudo"]["shards_reused"]
+
+    generate_pairs(episodes, make_params({"pseudo": 3}), tmp_path)
+    assert reused(make_params({"pseudo": 3})) == 3
+    assert reused(make_params({"pseudo": 3}, seed=8)) == 0
+    assert reused(make_params({"pseudo": 2}, seed=8)) == 0
+    assert reused(make_params({"pseudo": 2}, seed=8), episodes.iloc[:6]) == 0
+    assert len(list((tmp_path / "pseudo").glob("shard-*"))) == 2
 
 
-def test_bad_input_and_method_are_clear_errors(tmp_path):
+def test_bad_input_and_mix_are_clear_errors(tmp_path):
     with pytest.raises(QueryGenError, match="missing column"):
-        generate_pairs(tiny.episodes(3).drop(columns="title"), make_params("pseudo"), tmp_path)
-    with pytest.raises(QueryGenError, match="not one of"):
-        make_generator(make_params("magic"))
+        generate_pairs(tiny.episodes(3).drop(columns="title"), make_params({"pseudo": 3}), tmp_path)
+    with pytest.raises(QueryGenError, match="querygen.mix.magic: unknown generator"):
+        generate_pairs(tiny.episodes(3), make_params({"magic": 3}), tmp_path)
+    with pytest.raises(QueryGenError, match="every generator is at 0"):
+        generate_pairs(tiny.episodes(3), make_params({"pseudo": 0}), tmp_path)
+    with pytest.raises(QueryGenError, match="querygen.mix.pseudo: 'x' is not a whole number"):
+        generate_pairs(tiny.episodes(3), make_params({"pseudo": "x"}), tmp_path)
+    with pytest.raises(QueryGenError, match="keyword generator needs"):
+        generate_pairs(tiny.episodes(3), make_params({"keyword": 1}), tmp_path)
 
 
-def test_stage_writes_pairs_and_metrics(tmp_path, monkeypatch):
+def test_stage_writes_pairs_stats_and_timings(tmp_path, monkeypatch):
     import stages.generate_queries as stage
 
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    params["querygen"]["method"] = "pseudo"
+    params["querygen"]["mix"] = {"pseudo": 3, "keyword": 0, "doc2query": 0, "instruct": 0}
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     tiny.episodes(9).assign(show_id="s", language="English", pub_date="", audio="").to_parquet(tmp_path / "ep.parquet")
     monkeypatch.chdir(tmp_path)
-    stage.main(["--episodes", "ep.parquet", "--out", "pairs.parquet", "--shards", "shards", "--metrics", "m.json"])
+    stage.main(["--episodes", "ep.parquet", "--out", "pairs.parquet", "--shards", "shards", "--stats", "s.json",
+                "--timings", "logs/t.json"])
     pairs = pd.read_parquet("pairs.parquet")
-    metrics = json.loads(Path("m.json").read_text())
-    assert metrics["method"] == "pseudo" and metrics["episodes"] == 9 and metrics["pairs"] == len(pairs)
+    stats = json.loads(Path("s.json").read_text())
+    assert stats["mix"] == {"pseudo": 3} and stats["episodes"] == 9 and stats["pairs"] == len(pairs)
+    assert not any("seconds" in key for key in json.dumps(stats).split('"'))  # counts only; times go to the log
+    assert json.loads(Path("logs/t.json").read_text())["pseudo"]["generation_seconds"] >= 0
     assert {"query", "episode_id", "generator"} <= set(pairs.columns)
     assert pairs["episode_id"].map(type).eq(str).all()

@@ -47,6 +47,20 @@ def test_split_is_seeded_and_independent_of_row_order():
     assert set(first["test"]["episode_id"]) != set(other["test"]["episode_id"])
 
 
+def test_every_prepared_episode_is_split_whether_or_not_it_has_pairs():
+    """Two query mixes give pairs for different episodes; the split must not move with them."""
+    episode_ids = [f"{i:032x}" for i in range(300)]
+    config = SplitConfig(seed=1, min_eval_episodes=10)
+    some, stats = split_pairs(_pairs(300).iloc[: 3 * 250], config, episode_ids)  # 50 episodes have no pairs
+    all_pairs, _ = split_pairs(_pairs(300), config, episode_ids)
+    for name in some:
+        assert set(some[name]["episode_id"]) <= set(all_pairs[name]["episode_id"])
+    assert stats["episodes_total"] == 300 and stats["test_episodes"] == 57
+    assert stats["test_episodes_with_pairs"] <= stats["test_episodes"]
+    with pytest.raises(SplitError, match="has pairs but is not a prepared episode"):
+        split_pairs(_pairs(300), config, episode_ids[:-1])
+
+
 def test_eval_fraction_wins_over_floor_on_large_inputs():
     assert split_sizes(20000, SplitConfig(eval_fraction=0.01, min_eval_episodes=100))["eval"] == 200
     assert split_sizes(5000, SplitConfig(eval_fraction=0.01, min_eval_episodes=100))["eval"] == 100
@@ -63,16 +77,21 @@ def test_too_few_episodes_and_bad_input_are_clear_errors():
         split_pairs(bad, SplitConfig(min_eval_episodes=1))
 
 
-def test_split_stage_writes_parquets_and_metrics(tmp_path, monkeypatch):
+def test_split_stage_writes_parquets_and_stats(tmp_path, monkeypatch):
     import stages.split as stage
+    from podsearch.data import PREPARED_COLUMNS
 
     pairs = _pairs(200)
     pairs["passage"] = "a chunk"  # optional generator column must travel through untouched
     pairs.to_parquet(tmp_path / "pairs.parquet")
+    episodes = pd.DataFrame({c: "x" for c in PREPARED_COLUMNS}, index=range(200))
+    episodes["episode_id"] = [f"{i:032x}" for i in range(200)]
+    episodes.to_parquet(tmp_path / "episodes.parquet")
     (tmp_path / "params.yaml").write_text(yaml.safe_dump({"split": {
         "seed": 42, "test_fraction": 0.19, "eval_fraction": 0.01, "min_eval_episodes": 20}}))
     monkeypatch.chdir(tmp_path)
-    stage.main(["--pairs", "pairs.parquet", "--out-dir", "splits", "--metrics", "split.json"])
+    stage.main(["--pairs", "pairs.parquet", "--episodes", "episodes.parquet", "--out-dir", "splits", "--stats",
+                "split.json"])
     metrics = json.loads(Path("split.json").read_text())
     assert (metrics["train_episodes"], metrics["eval_episodes"], metrics["test_episodes"]) == (142, 20, 38)
     for name in ("train", "eval", "test"):

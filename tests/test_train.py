@@ -19,6 +19,7 @@ from podsearch.data import PREPARED_COLUMNS  # noqa: E402
 from podsearch.training import (  # noqa: E402
     TrainConfig,
     TrainDataError,
+    add_negatives,
     attach_documents,
     load_model,
     make_inbatch_evaluator,
@@ -94,6 +95,33 @@ def test_dense_duplicates_do_not_hang_and_every_pair_is_trained(tiny_model_dir, 
     assert metrics["smallest_batch"] == 5
     assert metrics["pairs_per_second"] > 0
     assert [step for step, _ in result.loss_curve] == [1, 2, 3]
+
+
+def test_negatives_hard_and_same_show(tiny_model_dir, tmp_path):
+    episodes = _episodes(12)
+    episodes["show_id"] = [f"show{i % 4}" for i in range(12)]  # 4 shows of 3 episodes
+    pairs = attach_documents(_pairs(episodes, per_episode=1), episodes)
+    vectors = dict(zip(episodes["episode_id"], np.eye(12, 16, dtype=np.float32)))  # orthogonal episodes
+    # Each query sits right on its own episode, a little towards the next one: that one is its hard negative.
+    ids = episodes["episode_id"].tolist()
+    queries = np.stack([vectors[ids[i]] + 0.3 * vectors[ids[(i + 1) % 12]] for i in range(12)])
+    queries /= np.linalg.norm(queries, axis=1, keepdims=True)
+    hard, counts = add_negatives(pairs, episodes, "hard", queries, vectors, depth=12)
+    assert counts == {"same_show": 0, "hard": 12, "no_negative": 0}
+    text = episodes.set_index("episode_id")["text"]
+    assert hard["negative"].tolist() == [text[ids[(i + 1) % 12]] for i in range(12)]
+    same, counts = add_negatives(pairs, episodes, "same_show", queries, vectors)
+    assert counts["same_show"] == 12
+    show = episodes.set_index("episode_id")["show_id"]
+    by_text = dict(zip(episodes["text"], episodes["episode_id"]))
+    for episode_id, negative in zip(same["episode_id"], same["negative"]):
+        assert by_text[negative] != episode_id and show[by_text[negative]] == show[episode_id]
+    with pytest.raises(TrainDataError, match="train.negatives: 'random'"):
+        add_negatives(pairs, episodes, "random", queries, vectors)
+    # Triplets train end to end (the loss reads anchor, positive, negative)
+    config = TrainConfig(base_model=tiny_model_dir, batch_size=4, max_seq_length=32, device="cpu")
+    result = train_encoder(load_model(config), hard, config, tmp_path / "ckpt")
+    assert result.metrics["trained_pairs"] == 12
 
 
 def test_round_robin_subsample_takes_one_pair_per_episode_first():
@@ -172,9 +200,14 @@ def test_train_stage_end_to_end_saves_reloadable_model_and_card(tiny_model_dir, 
     with _Alarm(60):
         stage.main(["--train", "splits/train.parquet", "--eval", "splits/eval.parquet",
                     "--episodes", "episodes.parquet", "--out", "model", "--metrics", "train.json",
-                    "--loss-plot", "loss.csv"])
+                    "--stats", "stats.json", "--timings", "logs/train.json", "--loss-plot", "loss.csv"])
 
-    metrics = json.loads(Path("train.json").read_text())
+    quality = json.loads(Path("train.json").read_text())
+    assert set(quality) == {"inbatch_mrr@5_before", "inbatch_mrr@5_after"}  # metrics: quality only
+    timings = json.loads(Path("logs/train.json").read_text())
+    assert timings["train_seconds"] > 0 and timings["pairs_per_second"] > 0
+    metrics = {**quality, **json.loads(Path("stats.json").read_text())}
+    assert not set(timings) & set(metrics)
     assert metrics["train_pairs"] == 40 and metrics["train_pairs_available"] == 54
     assert metrics["trained_pairs"] == 40 and metrics["train_episodes"] == 18
     assert metrics["steps"] == 5  # 40 pairs over 18 distinct documents fill batches of 8

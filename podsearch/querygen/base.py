@@ -1,7 +1,7 @@
 """The interface every query generator implements, and the filter that rejects degenerate queries.
 
-A generator proposes candidates per episode; the filter decides which become pairs. Keeping the two apart means all
-three methods are judged by the same rules and their rejection counts are comparable in metrics/querygen.json.
+A generator proposes candidates per episode; the filter decides which become pairs. Keeping the two apart means every
+generator is judged by the same rules and their rejection counts are comparable in stats/querygen.json.
 """
 from __future__ import annotations
 
@@ -13,10 +13,12 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from podsearch.querygen.filters import REASONS, DocumentFrequencies, reject_reason
+
 # Columns a generator may read; prepare's table has them all, tests may build frames with just these.
 EPISODE_COLUMNS = ("episode_id", "text", "title", "description", "show_title", "show_description")
 KEPT = "kept"
-REJECT_REASONS = ("empty", "too_long", "copies_description", "duplicate")
+REJECT_REASONS = ("empty", "too_long", *REASONS, "copies_description", "duplicate")
 # Valid candidates beyond queries_per_episode: not degenerate, just not needed, so counted apart.
 SURPLUS = "surplus"
 
@@ -68,13 +70,18 @@ def judge(
     max_words: int,
     copy_min_words: int,
     limit: int,
+    show_title: str = "",
+    frequencies: DocumentFrequencies | None = None,
+    min_content: float = 0.0,
 ) -> list[str]:
     """A status per candidate: `kept`, a reason from REJECT_REASONS, or `surplus` once `limit` are kept.
 
-    A copy is a query of at least `copy_min_words` words found verbatim (after normalising) in the text it should
-    retrieve, or a query equal to it: shorter queries are keywords, which are meant to appear in the text. The
-    reference is the candidate's `passage` when set (an inverse-cloze sentence is by construction in the
-    description, not in its passage), else the episode description.
+    Candidates arrive tidied (`filters.tidy`). After the length checks come the rules of `filters.reject_reason`
+    (boilerplate, dates, numbering, show name only, too little topic content). A copy is a query of at least
+    `copy_min_words` words found verbatim (after normalising) in the text it should retrieve, or a query equal to
+    it: shorter queries are keywords, which are meant to appear in the text. The reference is the candidate's
+    `passage` when set (an inverse-cloze sentence is by construction in the description, not in its passage), else
+    the episode description.
     """
     statuses: list[str] = []
     seen: set[str] = set()
@@ -87,6 +94,8 @@ def judge(
             status = "empty"
         elif len(cand.query.split()) > max_words:
             status = "too_long"
+        elif reason := reject_reason(cand.query, show_title, frequencies, min_content):
+            status = reason
         elif norm == reference or (len(words) >= copy_min_words and f" {norm} " in f" {reference} "):
             status = "copies_description"
         elif norm in seen:

@@ -1,9 +1,12 @@
-"""Running a generator over all episodes in resumable shards, then assembling pairs and metrics from the shards.
+"""Query generation from params to pairs: build the generators of the mix, run each over all episodes in resumable
+shards, filter every candidate by the same rules, and assemble pairs and stats from the shards.
 
-Each shard (shard_size episodes, in input order) is written atomically with every candidate and its filter status,
-plus a fingerprint of the params and input it came from. A rerun reuses every shard whose fingerprint matches and
-generates only the rest, seeding each shard from (seed + shard index), so an interrupted run finishes with exactly
-the output an uninterrupted one would have written. Pairs and metrics are computed from the shards alone.
+`querygen.mix` says how many queries per episode each generator contributes (0 leaves it out). Each generator writes
+its own shards (shard_size episodes, in input order) under <shard_dir>/<generator>/, atomically, with every candidate
+and its filter status, plus a fingerprint of the params and input it came from. A rerun reuses every shard whose
+fingerprint matches and generates only the rest, seeding each shard from (seed + shard index), so an interrupted run
+finishes with exactly the output an uninterrupted one would have written; changing one generator's params leaves the
+others' shards valid. Shards hold no timings: identical inputs give byte-identical shards.
 """
 from __future__ import annotations
 
@@ -13,21 +16,24 @@ import logging
 import os
 import time
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
 from podsearch.querygen.base import EPISODE_COLUMNS, KEPT, SURPLUS, QueryGenerator, judge, reason_counts
+from podsearch.querygen.filters import DocumentFrequencies, tidy
 
 log = logging.getLogger(__name__)
 
+GENERATORS = ("pseudo", "keyword", "doc2query", "instruct")
 # Bump when the shard layout or the filter rules change, so old shards are not mixed with new ones.
-SHARD_FORMAT = 1
+SHARD_FORMAT = 2
 PAIR_COLUMNS = ("query", "episode_id", "generator")
 _SHARD_SCHEMA = pa.schema(
     [
@@ -49,6 +55,23 @@ class FilterRules:
     queries_per_episode: int
     max_query_words: int
     copy_min_words: int
+    min_content: float = 0.0
+
+
+@dataclass
+class GenerationContext:
+    """What some generators need beyond the episodes: the keyword generator ranks phrases against the episode
+    vectors the embed_base stage wrote, with the same encoder (train.base_model)."""
+
+    base_model: str | None = None
+    episode_vectors: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def vectors_digest(self) -> str:
+        digest = hashlib.sha256()
+        for episode_id in sorted(self.episode_vectors):
+            digest.update(episode_id.encode())
+            digest.update(np.ascontiguousarray(self.episode_vectors[episode_id], dtype=np.float32).tobytes())
+        return digest.hexdigest()
 
 
 def check_episodes(episodes: pd.DataFrame, source: str) -> pd.DataFrame:
@@ -65,6 +88,79 @@ def check_episodes(episodes: pd.DataFrame, source: str) -> pd.DataFrame:
         row = int(dup.to_numpy().nonzero()[0][0])
         raise QueryGenError(f"{source}: row {row + 1}, column 'episode_id': '{frame.episode_id[row]}' repeats")
     return frame
+
+
+def check_mix(params: dict[str, Any]) -> dict[str, int]:
+    """querygen.mix as {generator: queries per episode}, only those above 0, in GENERATORS order."""
+    mix = params.get("mix")
+    if not isinstance(mix, dict):
+        raise QueryGenError("params.yaml querygen.mix: expected {generator: queries per episode, ...}")
+    unknown = sorted(set(mix) - set(GENERATORS))
+    if unknown:
+        raise QueryGenError(f"params.yaml querygen.mix.{unknown[0]}: unknown generator; expected some of "
+                            f"{', '.join(GENERATORS)}")
+    counts = {}
+    for name in GENERATORS:
+        try:
+            count = int(mix.get(name) or 0)
+        except (TypeError, ValueError):
+            raise QueryGenError(f"params.yaml querygen.mix.{name}: {mix.get(name)!r} is not a whole number") from None
+        if count < 0:
+            raise QueryGenError(f"params.yaml querygen.mix.{name}: must be >= 0, got {count}")
+        if count:
+            counts[name] = count
+    if not counts:
+        raise QueryGenError("params.yaml querygen.mix: every generator is at 0; nothing would be generated")
+    return counts
+
+
+def make_generator(name: str, count: int, params: dict[str, Any], context: GenerationContext,
+                   frequencies: DocumentFrequencies, device: str = "auto") -> QueryGenerator:
+    """The generator `name`, configured from its params subsection (nothing loaded yet). `frequencies`: the
+    corpus's word statistics, which the keyword generator ranks candidate phrases with."""
+    if name == "pseudo":
+        from podsearch.querygen.pseudo import PseudoGenerator
+
+        return PseudoGenerator(max_query_words=params["max_query_words"])
+    if name == "keyword":
+        from podsearch.querygen.keyword import KeywordGenerator
+
+        p = params["keyword"]
+        if not context.base_model or not context.episode_vectors:
+            raise QueryGenError("the keyword generator needs the base model and the episode vectors of embed_base")
+        return KeywordGenerator(
+            context.base_model, context.episode_vectors, frequencies, num_queries=count,
+            max_words=p["max_words"], candidates=p["candidates"], diversity=p["diversity"],
+            batch_size=p["batch_size"],
+        )
+    if name == "doc2query":
+        from podsearch.querygen.doc2query import Doc2QueryGenerator
+
+        p = params["doc2query"]
+        return Doc2QueryGenerator(
+            p["model"], num_queries=count, max_input_tokens=p["max_input_tokens"], max_length=p["max_length"],
+            top_p=p["top_p"], batch_size=p["batch_size"], device=device,
+        )
+    if name == "instruct":
+        from podsearch.querygen.instruct import InstructGenerator
+
+        p = params["instruct"]
+        return InstructGenerator(
+            p["model"], num_queries=count, max_input_tokens=p["max_input_tokens"],
+            max_new_tokens=p["max_new_tokens"], temperature=p["temperature"], top_p=p["top_p"],
+            batch_size=p["batch_size"], gguf_file=p.get("gguf_file"), device=device,
+        )
+    raise QueryGenError(f"unknown generator {name!r}; expected one of {', '.join(GENERATORS)}")
+
+
+def generator_config(name: str, count: int, params: dict[str, Any], context: GenerationContext) -> dict[str, Any]:
+    """The params that shape one generator's output: the shared keys, its own count and subsection (and for keyword
+    the encoder and the episode vectors), so tuning another generator does not invalidate its finished shards."""
+    shared = {k: v for k, v in params.items() if k not in (*GENERATORS, "mix")}
+    config = {**shared, "generator": name, "count": count, name: params.get(name)}
+    if name == "keyword":
+        config.update(base_model=context.base_model, vectors=context.vectors_digest())
+    return config
 
 
 def fingerprint(episodes: pd.DataFrame, config: dict[str, Any]) -> str:
@@ -109,9 +205,8 @@ def _write_shard(path: Path, rows: dict[str, list], meta: dict[str, str]) -> Non
     os.replace(tmp, path)  # atomic: a shard file is either complete or absent
 
 
-def _generate_shard(
-    generator: QueryGenerator, shard: pd.DataFrame, seed: int, rules: FilterRules, bar: tqdm
-) -> dict[str, list]:
+def _generate_shard(generator: QueryGenerator, shard: pd.DataFrame, seed: int, rules: FilterRules,
+                    frequencies: DocumentFrequencies, bar: tqdm) -> dict[str, list]:
     candidates = generator.generate(shard, seed, bar.update)
     if len(candidates) != len(shard):
         raise QueryGenError(
@@ -119,12 +214,11 @@ def _generate_shard(
         )
     rows: dict[str, list] = {name: [] for name in _SHARD_SCHEMA.names}
     for episode, cands in zip(shard.itertuples(index=False), candidates):
+        cands = [replace(c, query=tidy(c.query)) for c in cands]
         statuses = judge(
-            cands,
-            episode.description,
-            max_words=rules.max_query_words,
-            copy_min_words=rules.copy_min_words,
-            limit=rules.queries_per_episode,
+            cands, episode.description, max_words=rules.max_query_words, copy_min_words=rules.copy_min_words,
+            limit=rules.queries_per_episode, show_title=episode.show_title, frequencies=frequencies,
+            min_content=rules.min_content,
         )
         for cand, status in zip(cands, statuses):
             rows["episode_id"].append(episode.episode_id)
@@ -143,9 +237,11 @@ def run_shards(
     shard_size: int,
     seed: int,
     rules: FilterRules,
+    frequencies: DocumentFrequencies,
     config: dict[str, Any],
 ) -> dict[str, Any]:
-    """Make sure every shard exists for this fingerprint, generating the missing ones; returns run statistics."""
+    """Make sure every shard exists for this fingerprint, generating the missing ones; returns run statistics and
+    the seconds spent (for the timings log, never for the shards)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     fp = fingerprint(episodes, config)
@@ -155,47 +251,44 @@ def run_shards(
     done_episodes = len(episodes) - sum(len(episodes.iloc[i * shard_size:(i + 1) * shard_size]) for i in todo)
     if n_shards > len(todo):
         log.info("resuming: %d of %d shard(s) already in %s", n_shards - len(todo), n_shards, folder)
-    load_s = 0.0
+    started = time.perf_counter()
     if todo:
-        start = time.perf_counter()
         generator.load()
-        load_s = time.perf_counter() - start
+    loaded = time.perf_counter()
     with tqdm(total=len(episodes), initial=done_episodes, unit="episode", desc=f"querygen {generator.name}") as bar:
         for i in todo:
             shard = episodes.iloc[i * shard_size:(i + 1) * shard_size]
-            start = time.perf_counter()
-            rows = _generate_shard(generator, shard, seed + i, rules, bar)
-            meta = {"fingerprint": fp, "seconds": f"{time.perf_counter() - start:.6f}", "episodes": str(len(shard))}
-            _write_shard(_shard_path(folder, i), rows, meta)
+            rows = _generate_shard(generator, shard, seed + i, rules, frequencies, bar)
+            _write_shard(_shard_path(folder, i), rows, {"fingerprint": fp, "episodes": str(len(shard))})
+    generated = len(episodes) - done_episodes
+    seconds = time.perf_counter() - loaded
     return {
-        "fingerprint": fp,
-        "shards": n_shards,
-        "shards_reused": n_shards - len(todo),
-        "model_load_seconds": round(load_s, 3),
+        "stats": {"fingerprint": fp, "shards": n_shards, "shards_reused": n_shards - len(todo)},
+        "timings": {"model_load_seconds": round(loaded - started, 3), "generation_seconds": round(seconds, 3),
+                    "episodes_generated": generated,
+                    "episodes_per_second": round(generated / seconds, 3) if generated and seconds else None},
     }
 
 
-def collect(folder: str | Path, n_shards: int) -> tuple[pd.DataFrame, float]:
-    """Every candidate of every shard in order, and the summed generation seconds recorded in the shards."""
+def collect(folder: str | Path, n_shards: int) -> pd.DataFrame:
+    """Every candidate of every shard, in order."""
     paths = [_shard_path(Path(folder), i) for i in range(n_shards)]
     if not paths:
-        return _SHARD_SCHEMA.empty_table().to_pandas(), 0.0
-    seconds = sum(float(_shard_meta(p)["seconds"]) for p in paths)
-    return pd.concat([pd.read_parquet(p) for p in paths], ignore_index=True), seconds
+        return _SHARD_SCHEMA.empty_table().to_pandas()
+    return pd.concat([pd.read_parquet(p) for p in paths], ignore_index=True)
 
 
 def assemble(candidates: pd.DataFrame, episodes: pd.DataFrame, rules: FilterRules) -> tuple[pd.DataFrame, dict]:
-    """The pairs table (kept candidates) and the filter/count part of the metrics.
+    """One generator's pairs (kept candidates) and the filter/count part of its stats.
 
-    `passage` is kept as a column only when some generator set it (pseudo); null there means "the episode text".
+    `passage` is kept as a column only when the generator set it (pseudo); null there means "the episode text".
     """
     kept = candidates[candidates["status"] == KEPT]
     columns = list(PAIR_COLUMNS) + (["passage"] if kept["passage"].notna().any() else [])
     pairs = kept.loc[:, columns].reset_index(drop=True)
     per_episode = pairs.groupby("episode_id").size().reindex(episodes["episode_id"], fill_value=0)
     n = rules.queries_per_episode
-    metrics = {
-        "episodes": len(episodes),
+    stats = {
         "pairs": len(pairs),
         "candidates": len(candidates),
         "rejected": reason_counts(candidates["status"]),
@@ -205,4 +298,46 @@ def assemble(candidates: pd.DataFrame, episodes: pd.DataFrame, rules: FilterRule
         "episodes_by_query_count": {str(k): int(v) for k, v in sorted(Counter(per_episode.tolist()).items())},
         "queries_by_generator": {k: int(v) for k, v in sorted(Counter(pairs["generator"]).items())},
     }
-    return pairs, metrics
+    return pairs, stats
+
+
+def generate_pairs(
+    episodes: pd.DataFrame,
+    params: dict[str, Any],
+    shard_dir: str | Path,
+    *,
+    context: GenerationContext | None = None,
+    source: str = "episodes",
+) -> tuple[pd.DataFrame, dict[str, Any], dict[str, Any]]:
+    """Pairs for every episode from every generator of the mix (resuming from `shard_dir`), their stats (counts,
+    deterministic) and timings (wall time, for the log only)."""
+    episodes = check_episodes(episodes, source)
+    context = context or GenerationContext()
+    mix = check_mix(params)
+    frequencies = DocumentFrequencies(episodes["text"])
+    all_pairs, stats, timings = [], {"episodes": len(episodes), "mix": mix, "generators": {}}, {}
+    for name, count in mix.items():
+        generator = make_generator(name, count, params, context, frequencies)
+        rules = FilterRules(queries_per_episode=count, max_query_words=params["max_query_words"],
+                            copy_min_words=params["copy_min_words"], min_content=float(params["min_content"]))
+        config = {**generator_config(name, count, params, context),
+                  # Sampling differs between devices, so shards made on a GPU are not resumed on a CPU.
+                  "device": getattr(generator, "device", "cpu")}
+        run = run_shards(generator, episodes, Path(shard_dir) / name, shard_size=params["shard_size"],
+                         seed=params["seed"], rules=rules, frequencies=frequencies, config=config)
+        pairs, generator_stats = assemble(collect(Path(shard_dir) / name, run["stats"]["shards"]), episodes, rules)
+        stats["generators"][name] = {**generator_stats, **run["stats"]}
+        timings[name] = run["timings"]
+        all_pairs.append(pairs)
+    pairs = pd.concat(all_pairs, ignore_index=True)
+    if "passage" not in pairs.columns:
+        pairs["passage"] = None
+    per_episode = pairs.groupby("episode_id").size().reindex(episodes["episode_id"], fill_value=0)
+    stats.update(pairs=len(pairs), episodes_without_queries=int((per_episode == 0).sum()),
+                 query_words=query_length_stats(pairs["query"]))
+    return pairs, stats, timings
+
+
+def query_length_stats(queries: pd.Series) -> dict[str, float]:
+    lengths = queries.str.split().str.len()
+    return {"median": float(lengths.median()), "mean": round(float(lengths.mean()), 3)} if len(lengths) else {}
