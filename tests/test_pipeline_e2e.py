@@ -10,7 +10,8 @@ starts from and leaves:
   2. test_params_audit                    reads the fixture's audit files only          -> unchanged
   3. test_evaluate_param_reruns_only_evaluate   main; evaluate.seed 42 -> 30            -> committed on main
   4. test_querygen_branch_and_metrics_diff      branch exp-querygen (querygen.seed)     -> back on main, checked out
-  5. test_push_clone_pull                 main pushed to a local remote (.dvc/config committed); a git clone pulls
+  5. test_ssh_remote_push_pull_and_run_cache   main pushed to an ssh remote on 127.0.0.1 (.dvc/config committed);
+                                          git clones pull it, and restore an uncommitted result from the run-cache
   6. test_exp_run_and_show                `dvc exp run -S train.learning_rate=...` in main's workspace (last: it
                                           leaves params.yaml modified)
 Run only these with `pytest -m e2e`; skip them with `pytest -m "not e2e"`.
@@ -29,6 +30,7 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from e2e_project import Project, Result, build_project, leaf_keys, lookup, ran_stages  # noqa: E402
+from sshd import client_env, ssh_server, unavailable_reason  # noqa: E402
 from tiny_models import make_tiny_distiluse  # noqa: E402
 
 pytestmark = pytest.mark.e2e
@@ -257,32 +259,78 @@ def test_querygen_branch_and_metrics_diff(pipeline):
 
 
 # ------------------------------------------------------------------------------------------------------------- 5
-def test_push_clone_pull(pipeline):
-    """main's outputs pushed to a local remote come back in a fresh git clone with `dvc pull`, up to date."""
-    project = pipeline.project
-    remote = pipeline.remote_root / "dvc-remote"
-    project.dvc("remote", "add", "-d", "tmp", str(remote))
-    project.commit("dvc remote: local tmp")
-    push = project.dvc("push")
-    _check(push, remote.exists() and any(remote.rglob("*")), "dvc push wrote nothing to the remote")
-
-    clone_root = pipeline.remote_root / "clone"
-    project.git("clone", "-q", str(project.root), str(clone_root))
-    clone = Project(clone_root)
-    came_with_git = [p for p in OUTPUTS if (clone_root / p).exists()]
-    assert not came_with_git, f"outputs must come from the DVC remote, not git: {came_with_git}"
-    pull = clone.dvc("pull")
-    missing = [p for p in OUTPUTS if not (clone_root / p).exists()]
-    _check(pull, not missing, f"outputs missing after dvc pull in the clone: {missing}")
+def _same_outputs(a: Path, b: Path) -> None:
     for path in OUTPUTS:
-        src, dst = project.root / path, clone_root / path
+        src, dst = a / path, b / path
         if src.is_file():
             assert src.read_bytes() == dst.read_bytes(), f"{path} differs after pull"
         else:
             files = sorted(p.relative_to(src) for p in src.rglob("*") if p.is_file())
             assert files == sorted(p.relative_to(dst) for p in dst.rglob("*") if p.is_file()), path
-    status = clone.dvc("status")
-    _check(status, UP_TO_DATE in status.output, "the clone should be up to date after dvc pull")
+
+
+def _clone(pipeline: Pipeline, name: str, server) -> Project:
+    root = pipeline.remote_root / name
+    pipeline.project.git("clone", "-q", str(pipeline.project.root), str(root))
+    clone = Project(root)
+    # The key is a path on this machine: --local keeps it out of the committed .dvc/config.
+    clone.dvc("remote", "modify", "--local", "origin", "keyfile", str(server.keyfile))
+    return clone
+
+
+def test_ssh_remote_push_pull_and_run_cache(pipeline):
+    """Over a real protocol (an OpenSSH server on 127.0.0.1): main's outputs pushed to a dvc-ssh remote come back
+    in a fresh git clone with `dvc pull`, after which `dvc repro` runs nothing; and a result pushed only to the
+    run-cache (never committed) is restored, not recomputed, by `dvc repro` in another fresh clone."""
+    reason = unavailable_reason()
+    if reason:
+        pytest.skip(reason)
+    project = pipeline.project
+    with ssh_server(pipeline.remote_root / "sshd") as server:
+        env = client_env(server)
+        project.dvc("remote", "add", "-d", "origin", server.url(pipeline.remote_root / "ssh-store"))
+        project.dvc("remote", "modify", "--local", "origin", "keyfile", str(server.keyfile))
+        project.commit("dvc remote: ssh")
+        assert "keyfile" not in (project.root / ".dvc/config").read_text()
+        project.dvc("push", env=env)
+
+        clone = _clone(pipeline, "clone", server)
+        came_with_git = [p for p in OUTPUTS if (clone.root / p).exists()]
+        assert not came_with_git, f"outputs must come from the DVC remote, not git: {came_with_git}"
+        pull = clone.dvc("pull", env=env)
+        missing = [p for p in OUTPUTS if not (clone.root / p).exists()]
+        _check(pull, not missing, f"outputs missing after dvc pull in the clone: {missing}")
+        _same_outputs(project.root, clone.root)
+        status = clone.dvc("status")
+        _check(status, UP_TO_DATE in status.output, "the clone should be up to date after dvc pull")
+        again = clone.dvc("repro", env=env)
+        _check(again, not ran_stages(again.output), "dvc repro after dvc pull must run nothing")
+        # The model registry entry (dvc.yaml `artifacts:`): the model alone, straight from the remote.
+        fetched = pipeline.remote_root / "artifact"
+        project.dvc("artifacts", "get", str(project.root), "podcast-encoder", "-o", str(fetched),
+                    "--remote-config", f"keyfile={server.keyfile}", env=env)
+        model = project.root / "models/podcast-encoder"
+        assert sorted(p.relative_to(fetched) for p in fetched.rglob("*") if p.is_file()) == sorted(
+            p.relative_to(model) for p in model.rglob("*") if p.is_file())
+        assert (fetched / "model.safetensors").read_bytes() == (model / "model.safetensors").read_bytes()
+
+        # An evaluation someone ran and pushed with its run-cache, but never committed.
+        project.set_params({("evaluate", "seed"): 31})
+        project.dvc("repro")
+        computed = (project.root / "metrics/eval.json").read_text()
+        project.dvc("push", "--run-cache", env=env)
+        project.git("checkout", "--", ".")
+        project.dvc("checkout")
+
+        other = _clone(pipeline, "clone-run-cache", server)
+        other.dvc("pull", "--run-cache", env=env)
+        other.set_params({("evaluate", "seed"): 31})
+        restored = other.dvc("repro", env=env)
+        _check(restored, not ran_stages(restored.output) and "Stage 'evaluate' is cached" in restored.output,
+               "evaluate should come back from the run-cache, not run")
+        assert (other.root / "metrics/eval.json").read_text() == computed
+    status = project.dvc("status")
+    _check(status, UP_TO_DATE in status.output, "main should be back as committed")
 
 
 # ------------------------------------------------------------------------------------------------------------- 6
