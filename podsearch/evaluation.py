@@ -290,9 +290,10 @@ def details(runs: dict[str, Run], query_set: QuerySet) -> dict:
     for system, run in runs.items():
         entry = {m: round(float(per_query(run.ids, query_set.relevant, m).mean()), 6) for m in DETAIL}
         if query_set.judged is not None:
-            covered = [len(set(ids[:10]) & judged) / max(min(10, len(ids)), 1)
-                       for ids, judged in zip(run.ids, query_set.judged)]
-            entry["judged@10"] = round(float(np.mean(covered)), 6)
+            # Over the queries the system returned anything for (BM25 returns nothing when no query word is known).
+            covered = [len(set(ids[:10]) & judged) / min(10, len(ids))
+                       for ids, judged in zip(run.ids, query_set.judged) if ids]
+            entry["judged@10"] = round(float(np.mean(covered)), 6) if covered else None
         if run.exact_ids is not None:
             for k in (10, CURVE_MAX_K):
                 entry[f"ann_overlap@{k}"] = round(overlap_at_k(run.ids, run.exact_ids, k), 6)

@@ -105,9 +105,15 @@ def cmd_split(args) -> None:
 
 def cmd_pool(args) -> None:
     queries, judgments = _load(args)
-    if not Path(args.runs).exists():
-        raise CuratedError(f"{args.runs}: not found; run `dvc repro evaluate` first")
-    pool = build_pool(pd.read_parquet(args.runs), [q.id for q in queries], args.depth)
+    frames, paths = [], args.runs or [RUNS]
+    for path in paths:
+        if not Path(path).exists():
+            raise CuratedError(f"{path}: not found; run `dvc repro evaluate` first")
+        frame = pd.read_parquet(path)
+        if len(paths) > 1:  # the same system name in two experiments' run files is two systems
+            frame["system"] = Path(path).stem + "/" + frame["system"].astype(str)
+        frames.append(frame)
+    pool = build_pool(pd.concat(frames, ignore_index=True), [q.id for q in queries], args.depth)
     pool.to_csv(args.pool, sep="\t", index=False)
     left = unjudged(pool, judgments)
     print(f"pool of {len(pool)} pairs (top {args.depth} of every system) -> {args.pool}; {len(left)} not judged yet "
@@ -186,7 +192,8 @@ def main(argv=None) -> int:
     split.add_argument("--seed", type=int, default=2026)
     split.add_argument("--test-fraction", type=float, default=0.6)
     pool = sub.add_parser("pool", help="pool the top of every system's run")
-    pool.add_argument("--runs", default=RUNS)
+    pool.add_argument("--runs", action="append", help=f"run file(s) to pool (repeatable; default {RUNS}); with "
+                      "several, systems are named <file stem>/<system>")
     pool.add_argument("--depth", type=int, default=POOL_DEPTH)
     sheet = sub.add_parser("sheet", help="write the unjudged pairs as a sheet to fill in")
     sheet.add_argument("--out", required=True)

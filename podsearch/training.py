@@ -37,6 +37,8 @@ class TrainConfig:
     logging_steps: int = 5
     device: str = "auto"
     negatives: str = "none"  # none | hard | same_show: one extra negative per pair (see add_negatives)
+    loss: str = "mnrl"  # mnrl | cached_mnrl (GradCache: a batch larger than memory, in mini-batches)
+    mini_batch_size: int = 32  # cached_mnrl only
     negative_depth: int = 30  # hard negatives come from the base model's top `negative_depth` train episodes
 
     @classmethod
@@ -306,11 +308,23 @@ def load_model(config: TrainConfig):
     return model
 
 
+LOSSES = ("mnrl", "cached_mnrl")
+
+
 def make_loss(model, config: TrainConfig):
     from sentence_transformers import util
-    from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
+    from sentence_transformers.sentence_transformer.losses import (
+        CachedMultipleNegativesRankingLoss, MultipleNegativesRankingLoss,
+    )
 
-    return MultipleNegativesRankingLoss(model, scale=config.scale, similarity_fct=util.cos_sim)
+    if config.loss == "mnrl":
+        return MultipleNegativesRankingLoss(model, scale=config.scale, similarity_fct=util.cos_sim)
+    if config.loss == "cached_mnrl":
+        # Same objective; gradients are cached per mini-batch, so batch_size (the number of in-batch negatives) is no
+        # longer bounded by memory. On a CPU it costs the same per pair, plus one extra forward pass.
+        return CachedMultipleNegativesRankingLoss(model, scale=config.scale, similarity_fct=util.cos_sim,
+                                                  mini_batch_size=config.mini_batch_size)
+    raise TrainDataError(f"params.yaml train.loss: {config.loss!r}; expected one of {', '.join(LOSSES)}")
 
 
 def make_training_args(config: TrainConfig, output_dir: str | Path):

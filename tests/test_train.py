@@ -118,10 +118,15 @@ def test_negatives_hard_and_same_show(tiny_model_dir, tmp_path):
         assert by_text[negative] != episode_id and show[by_text[negative]] == show[episode_id]
     with pytest.raises(TrainDataError, match="train.negatives: 'random'"):
         add_negatives(pairs, episodes, "random", queries, vectors)
-    # Triplets train end to end (the loss reads anchor, positive, negative)
-    config = TrainConfig(base_model=tiny_model_dir, batch_size=4, max_seq_length=32, device="cpu")
-    result = train_encoder(load_model(config), hard, config, tmp_path / "ckpt")
-    assert result.metrics["trained_pairs"] == 12
+    # Triplets train end to end (the loss reads anchor, positive, negative), with either loss
+    for loss in ("mnrl", "cached_mnrl"):
+        config = TrainConfig(base_model=tiny_model_dir, batch_size=6, max_seq_length=32, device="cpu", loss=loss,
+                             mini_batch_size=2)
+        result = train_encoder(load_model(config), hard, config, tmp_path / loss)
+        assert result.metrics["trained_pairs"] == 12 and type(result.loss).__name__.startswith(
+            {"mnrl": "Multiple", "cached_mnrl": "Cached"}[loss])
+    with pytest.raises(TrainDataError, match="train.loss: 'triplet'"):
+        train_encoder(load_model(config), hard, TrainConfig(base_model=tiny_model_dir, loss="triplet"), tmp_path)
 
 
 def test_round_robin_subsample_takes_one_pair_per_episode_first():

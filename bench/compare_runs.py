@@ -1,0 +1,73 @@
+"""Compare two systems' curated rankings with a paired significance test, across experiments or within one run.
+
+Each side is RUNFILE:SYSTEM (a curated run file written by the evaluate stage, and a system in it). To compare two
+experiments, fetch their run files first, e.g.
+
+    dvc get . data/eval/runs/curated.parquet --rev <experiment or branch> -o /tmp/exp-a.parquet
+    python bench/compare_runs.py /tmp/exp-a.parquet:finetuned data/eval/runs/curated.parquet:finetuned --split dev
+
+Prints both sides' means and B - A with the paired randomization test's p-value (10,000 resamples) on Recall@10,
+Recall@30 and MRR@30, over the queries of the chosen split (and per style / English or not with --subsets).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from podsearch.curated import load_judgments, load_queries, relevant_sets  # noqa: E402
+from podsearch.evaluation import HEADLINE  # noqa: E402
+from podsearch.metrics import per_query  # noqa: E402
+from podsearch.report import runs_from_frame  # noqa: E402
+from podsearch.stats import paired_randomization_test  # noqa: E402
+
+
+def side(spec: str, query_ids: list[str]):
+    path, _, system = spec.rpartition(":")
+    runs = runs_from_frame(pd.read_parquet(path), query_ids)
+    if system not in runs:
+        raise SystemExit(f"{path}: no system {system!r}; it has {', '.join(sorted(runs))}")
+    return runs[system]
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("a", help="RUNFILE:SYSTEM")
+    parser.add_argument("b", help="RUNFILE:SYSTEM")
+    parser.add_argument("--split", default="dev", choices=("dev", "test"))
+    parser.add_argument("--subsets", action="store_true", help="also per query style and English / not English")
+    parser.add_argument("--queries", default="data/curated/queries.yaml")
+    parser.add_argument("--judgments", default="data/curated/judgments.tsv")
+    args = parser.parse_args(argv)
+
+    queries = load_queries(args.queries)
+    relevant = relevant_sets(queries, load_judgments(args.judgments, {q.id for q in queries}))
+    chosen = [q for q in queries if q.split == args.split and relevant[q.id]]
+    ids = [q.id for q in chosen]
+    a, b = side(args.a, ids), side(args.b, ids)
+    groups = {"all": [True] * len(chosen)}
+    if args.subsets:
+        for style in sorted({q.style for q in chosen}):
+            groups[f"style={style}"] = [q.style == style for q in chosen]
+        groups["language=en"] = [q.english for q in chosen]
+        groups["language=other"] = [not q.english for q in chosen]
+    print(f"A = {args.a}\nB = {args.b}\ncurated {args.split}")
+    for name, keep in groups.items():
+        mask = np.array(keep)
+        rel = [relevant[q] for q, k in zip(ids, keep) if k]
+        print(f"\n{name} ({int(mask.sum())} queries)")
+        for metric in HEADLINE:
+            va = per_query([r for r, k in zip(a.ids, keep) if k], rel, metric)
+            vb = per_query([r for r, k in zip(b.ids, keep) if k], rel, metric)
+            p = paired_randomization_test(vb, va, seed=0)
+            print(f"  {metric:10s} A {va.mean():.4f}  B {vb.mean():.4f}  B-A {vb.mean() - va.mean():+.4f}  "
+                  f"p {p:.4f}  (B better on {int((vb > va).sum())}, worse on {int((vb < va).sum())})")
+
+
+if __name__ == "__main__":
+    main()
