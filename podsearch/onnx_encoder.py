@@ -1,7 +1,7 @@
 """Encoders on ONNX Runtime: `export_onnx` writes a SentenceTransformer to a folder that `OnnxEncoder` runs with
 onnxruntime, `tokenizers` and numpy only (torch + sentence-transformers take ~5 s to import here, onnxruntime 0.1 s).
 
-The folder: model.onnx (the model's own modules, fused by onnxruntime's transformer optimizer: corpus encoding 1.3-1.5x
+The folder: model.onnx (the model's own modules, fused by onnxruntime's transformer optimizer: corpus encoding 1.2-1.5x
 torch's speed, 1.04x unfused), model.int8.onnx (one query ~4x faster; stages/check_int8.py decides whether search may
 use it), their weights in memory-mapped *.data files, tokenizer.json, and onnx.json.
 """

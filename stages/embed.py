@@ -1,7 +1,7 @@
 """DVC stage `embed_<model>`: encode every prepared episode once -> data/embeddings/<model>.npy + <model>.ids.txt.
 
 base and finetuned are encoded with their ONNX export (the export stages' models/onnx/<model>): onnxruntime's fused
-graph gives SentenceTransformer's vectors (max abs diff ~2e-7) 1.5x faster (bench/bench_encode.py). use is numpy.
+graph gives SentenceTransformer's vectors (max abs diff ~2e-7) 1.2-1.3x faster (bench/bench_encode.py). use: numpy.
 
 Params read: embed.batch_size; base and finetuned also embed.max_seq_length.
 """
