@@ -2,9 +2,12 @@
 
 No episode is re-encoded: the base, fine-tuned and USE vectors in data/embeddings/ are indexed as they are, with the
 prepared episodes supplying BM25 text and display fields. The fused systems of params.yaml `fusion` (hybrid, shipped)
-go into the manifest, so search serves exactly what evaluate measured; `shipped` is its default.
+go into the manifest, so search serves exactly what evaluate measured; `shipped` is its default. The base and
+fine-tuned encoders' ONNX exports (models/onnx/<model>) go in too, with check_int8's decision (stats/onnx.json) on
+whether queries use the int8 file.
 """
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -19,6 +22,7 @@ from podsearch.search.build import IndexBuildError, build_index  # noqa: E402
 from podsearch.search.engine import USE_SPEC  # noqa: E402
 
 ENCODERS = ("base", "finetuned", "use")
+ONNX_ENCODERS = ("base", "finetuned")  # use is numpy already
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -27,8 +31,25 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--embeddings-dir", default="data/embeddings")
     parser.add_argument("--finetuned-model", default="models/podcast-encoder",
                         help="folder the search loads to encode queries for the fine-tuned vectors")
+    parser.add_argument("--onnx-dir", default="models/onnx", help="holds one export folder per model (export stages)")
+    parser.add_argument("--onnx-stats", default="stats/onnx.json", help="check_int8's decision: int8 or fp32 queries")
     parser.add_argument("--out", default="data/index")
     return parser.parse_args(argv)
+
+
+def onnx_exports(onnx_dir: str, stats_path: str, log) -> dict[str, dict]:
+    """{model: {"path", "int8"}} for the exports that exist; search serves the others with SentenceTransformer."""
+    decisions = json.loads(Path(stats_path).read_text())["models"] if Path(stats_path).exists() else {}
+    exports = {}
+    for name in ONNX_ENCODERS:
+        folder = Path(onnx_dir) / name
+        if not folder.exists():
+            log.warning("%s does not exist; search will encode %s queries with SentenceTransformer", folder, name)
+            continue
+        if name not in decisions:
+            log.warning("%s has no int8 decision for %s; its queries use fp32", stats_path, name)
+        exports[name] = {"path": folder.as_posix(), "int8": bool(decisions.get(name, {}).get("use_int8", False))}
+    return exports
 
 
 def main(argv=None) -> None:
@@ -39,6 +60,7 @@ def main(argv=None) -> None:
     if not Path(args.finetuned_model).exists():
         log.warning("%s does not exist yet; search with the finetuned or shipped system will fail until the train stage ran",
                     args.finetuned_model)
+    onnx = onnx_exports(args.onnx_dir, args.onnx_stats, log)
     try:
         fusions = load_fusions(load_params("fusion"))
         episodes = load_prepared(args.prepared)
@@ -50,7 +72,7 @@ def main(argv=None) -> None:
         manifest = build_index(
             args.out, episodes, embeddings,
             encoder_specs={"finetuned": args.finetuned_model, "base": base_spec, "use": USE_SPEC},
-            fusions=fusions, kind=params["kind"], snippet_chars=int(params["snippet_chars"]),
+            fusions=fusions, kind=params["kind"], snippet_chars=int(params["snippet_chars"]), onnx=onnx,
         )
     except (DataError, EmbeddingError, FusionError, IndexBuildError, VectorIndexError) as exc:
         raise SystemExit(f"index: {exc}") from None

@@ -264,15 +264,19 @@ def test_embed_stage_writes_aligned_matrix(tmp_path, monkeypatch):
     used = set()
     monkeypatch.setattr(stage, "load_params", recording_load_params(stage.load_params, used))
     seen = {}
-    monkeypatch.setattr(stage, "load_encoder", lambda kind, spec, max_seq_length: seen.update(
-        kind=kind, spec=spec, max_seq_length=max_seq_length) or FakeEncoder())
-    stage.main(["--model", "base", "--out", "out/base.npy"])
+    monkeypatch.setattr(stage, "OnnxEncoder", lambda folder, threads, max_seq_length: seen.update(
+        folder=folder, threads=threads, max_seq_length=max_seq_length) or FakeEncoder())
+    monkeypatch.setattr(stage, "load_encoder", lambda kind: seen.update(kind=kind) or FakeEncoder())
+    stage.main(["--model", "base", "--onnx", "models/onnx/base", "--out", "out/base.npy"])
     loaded_ids, matrix = load_embeddings(tmp_path / "out/base.npy", expected_ids=ids)
     assert matrix.shape == (len(EPISODES), 64)
-    assert seen == {"kind": "base", "spec": "package:fake", "max_seq_length": 128}
-    assert used == {"embed.batch_size", "embed.max_seq_length", "train.base_model"}
+    assert seen == {"folder": "models/onnx/base", "threads": 0, "max_seq_length": 128}
+    assert used == {"embed.batch_size", "embed.max_seq_length"}  # the export folder stands for the model spec
+    with pytest.raises(SystemExit, match="--onnx is required"):
+        stage.main(["--model", "finetuned", "--out", "out/finetuned.npy"])
 
     used.clear()
+    seen.clear()
     stage.main(["--model", "use", "--out", "out/use.npy"])
-    assert seen == {"kind": "use", "spec": None, "max_seq_length": None}
+    assert seen == {"kind": "use"}
     assert used == {"embed.batch_size"}  # embed_use reruns only when its batch size changes

@@ -35,8 +35,8 @@ from tiny_models import make_tiny_distiluse  # noqa: E402
 
 pytestmark = pytest.mark.e2e
 
-ALL_STAGES = {"download", "prepare", "generate_queries", "split", "train", "embed_base", "embed_finetuned",
-              "embed_use", "evaluate", "index", "report"}
+ALL_STAGES = {"download", "prepare", "generate_queries", "split", "train", "export_base", "export_finetuned",
+              "embed_base", "embed_finetuned", "embed_use", "check_int8", "evaluate", "index", "report"}
 UP_TO_DATE = "Data and pipelines are up to date."
 OUTPUTS = [  # every stage output, files and folders, that must exist after a repro (and after a pull)
     "data/raw/podcasts.csv", "data/raw/episodes.csv",
@@ -44,6 +44,7 @@ OUTPUTS = [  # every stage output, files and folders, that must exist after a re
     "data/pairs/pairs.parquet", "data/pairs/shards",
     "data/splits/train.parquet", "data/splits/eval.parquet", "data/splits/test.parquet",
     "models/podcast-encoder/README.md", "models/podcast-encoder/modules.json",
+    "models/onnx/base", "models/onnx/finetuned/model.onnx", "models/onnx/finetuned/model.int8.onnx",
     "data/embeddings/base.npy", "data/embeddings/base.ids.txt",
     "data/embeddings/finetuned.npy", "data/embeddings/finetuned.ids.txt",
     "data/embeddings/use.npy", "data/embeddings/use.ids.txt",
@@ -51,6 +52,7 @@ OUTPUTS = [  # every stage output, files and folders, that must exist after a re
     "data/eval/runs/synthetic.parquet", "data/eval/runs/curated.parquet",
 ]
 METRICS = ["stats/prepare.json", "stats/querygen.json", "stats/split.json", "stats/train.json", "stats/eval.json",
+           "stats/onnx.json",
            "metrics/train.json", "metrics/eval.json", "plots/train_loss.csv", "plots/recall_at_k_synthetic.csv",
            "plots/recall_at_k_curated_dev.csv", "plots/recall_at_k_curated_test.csv",
            "reports/curated_test_queries.md"]
@@ -215,7 +217,8 @@ def test_evaluate_param_reruns_only_evaluate(pipeline):
 
 
 # ------------------------------------------------------------------------------------------------------------- 4
-QUERYGEN_RERUNS = {"generate_queries", "split", "train", "embed_finetuned", "evaluate", "index", "report"}
+QUERYGEN_RERUNS = {"generate_queries", "split", "train", "export_finetuned", "embed_finetuned", "check_int8", "evaluate",
+                   "index", "report"}
 
 
 def _diff_changed(diff: dict, file: str, key: str) -> tuple[bool, dict | None]:
@@ -355,8 +358,8 @@ def test_exp_run_and_show(pipeline):
     project = pipeline.project
     result = project.dvc("exp", "run", "-S", "train.learning_rate=0.001")
     ran = ran_stages(result.output)
-    _check(result, set(ran) == {"train", "embed_finetuned", "evaluate", "index", "report"},
-           f"a train param should rerun train, embed_finetuned, evaluate, index, report; ran {ran}")
+    reruns = {"train", "export_finetuned", "embed_finetuned", "check_int8", "evaluate", "index", "report"}
+    _check(result, set(ran) == reruns, f"a train param should rerun {sorted(reruns)}; ran {ran}")
 
     shown = project.dvc("exp", "show", "--json")
     exps = _experiments(json.loads(shown.stdout))

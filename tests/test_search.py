@@ -119,11 +119,15 @@ def test_index_stage_reuses_embed_outputs(tmp_path, monkeypatch):
     spec.loader.exec_module(index_stage)
 
     out = tmp_path / "index"
-    index_stage.main(["--prepared", str(prepared), "--embeddings-dir", str(tmp_path / "emb"), "--out", str(out)])
+    args = ["--prepared", str(prepared), "--embeddings-dir", str(tmp_path / "emb"), "--out", str(out),
+            "--onnx-dir", str(tmp_path / "no-exports"), "--onnx-stats", str(tmp_path / "no-stats.json")]
+    index_stage.main(args)
 
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["episodes"] == len(episodes)
-    assert manifest["encoders"]["finetuned"] == {"spec": "models/podcast-encoder", "dim": 64, "count": len(episodes)}
+    # No ONNX exports (tests/test_onnx.py builds some): search would fall back to SentenceTransformer
+    assert manifest["encoders"]["finetuned"] == {"spec": "models/podcast-encoder", "dim": 64, "count": len(episodes),
+                                                 "onnx": None}
     assert manifest["encoders"]["base"]["dim"] == 32 and manifest["encoders"]["use"]["spec"] == "use"
     assert manifest["encoders"]["base"]["spec"].startswith("package:")
     # The fused systems come from params.yaml's `fusion` section, the default is `shipped`
@@ -137,7 +141,7 @@ def test_index_stage_reuses_embed_outputs(tmp_path, monkeypatch):
     shuffled = episodes.iloc[::-1]
     shuffled.to_parquet(prepared, index=False)
     with pytest.raises(SystemExit, match="not aligned"):
-        index_stage.main(["--prepared", str(prepared), "--embeddings-dir", str(tmp_path / "emb"), "--out", str(out)])
+        index_stage.main(args)
 
 
 # --- engine --------------------------------------------------------------------------------------------------------
@@ -219,7 +223,7 @@ def test_settings_from_params_section():
 
 
 def test_real_sentence_transformer_loaded_from_manifest_spec(tmp_path):
-    """The path people use: no injected encoder, the engine loads the model the manifest names."""
+    """No injected encoder and no ONNX export: the engine loads the SentenceTransformer the manifest names."""
     from sentence_transformers import SentenceTransformer
 
     from tests.tiny_models import make_tiny_distiluse

