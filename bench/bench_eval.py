@@ -21,7 +21,7 @@ from podsearch.encoders import load_encoder  # noqa: E402
 from podsearch.curated import load_judgments, load_queries  # noqa: E402
 from podsearch.evaluation import curated_query_set, synthetic_queries  # noqa: E402
 from podsearch.params import load_params  # noqa: E402
-from podsearch.retrieval import make_index  # noqa: E402
+from podsearch.retrieval.index import make_index  # noqa: E402
 
 
 def query_set(args, known):

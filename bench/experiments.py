@@ -37,8 +37,6 @@ EXPERIMENTS: dict[str, tuple[dict[str, object], str]] = {
                  "pseudo + a hard negative mined with the base model"),
     "neg-show": ({"querygen.mix.pseudo": 3, "querygen.mix.keyword": 0, "train.negatives": "same_show"},
                  "pseudo + another episode of the same show as negative"),
-    "mix-p1k2-hard": ({"querygen.mix.pseudo": 1, "querygen.mix.keyword": 2, "train.negatives": "hard"},
-                      "mix + hard negatives"),
     "len256": ({"querygen.mix.pseudo": 3, "querygen.mix.keyword": 0, "embed.max_seq_length": 256},
                "episodes encoded at 256 tokens instead of 128"),
     "cached256": ({"querygen.mix.pseudo": 3, "querygen.mix.keyword": 0, "train.loss": "cached_mnrl",

@@ -20,7 +20,9 @@ import pandas as pd
 from podsearch.curated import CuratedQuery, relevant_sets
 from podsearch.embeddings import encode_texts, rows_for
 from podsearch.metrics import first_relevant_rank, overlap_at_k, per_query, recall_curve
-from podsearch.retrieval import BM25Index, Fusion, make_index
+from podsearch.retrieval.bm25 import BM25Index
+from podsearch.retrieval.fusion import Fusion
+from podsearch.retrieval.index import make_index
 from podsearch.stats import bootstrap_ci, paired_randomization_test
 
 DENSE_SYSTEMS = ("base", "finetuned", "use")

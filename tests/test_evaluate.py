@@ -17,7 +17,7 @@ from podsearch.evaluation import (
     SINGLE_SYSTEMS, Corpus, DenseModel, EvaluationError, Runner, StatsConfig, curated_query_set, details, runs_frame, score_set,
     synthetic_queries,
 )
-from podsearch.retrieval import Fusion
+from podsearch.retrieval.fusion import Fusion
 
 FUSIONS = {"hybrid": Fusion({"bm25": 1.0, "finetuned": 1.0}), "shipped": Fusion({"finetuned": 1.0, "use": 1.0})}
 SYSTEMS = [*SINGLE_SYSTEMS, *FUSIONS]

@@ -9,7 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import numpy as np
 import pytest
 
-from podsearch.retrieval import make_index
+from podsearch.retrieval.index import make_index
 from podsearch.retrieval.index import VectorIndexError
 from podsearch.retrieval.pinecone_index import API_KEY_ENV
 

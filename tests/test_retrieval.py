@@ -4,10 +4,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from podsearch.retrieval import BM25Index, Fusion, FusionError, VectorIndex, make_index
-from podsearch.retrieval.fusion import load_fusions
+from podsearch.retrieval.bm25 import BM25Index
+from podsearch.retrieval.fusion import Fusion, FusionError, load_fusions
+from podsearch.retrieval.index import VectorIndex, VectorIndexError, make_index
 from podsearch.retrieval.ranking import id_ranks, order_candidates, top_k
-from podsearch.retrieval.index import VectorIndexError
 
 
 def unit_vectors(n, dim, seed=0):

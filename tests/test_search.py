@@ -15,7 +15,7 @@ import pytest
 
 from podsearch.embeddings import save_embeddings
 from podsearch.search import cli
-from podsearch.retrieval import Fusion
+from podsearch.retrieval.fusion import Fusion
 from podsearch.search.build import IndexBuildError, build_index, make_snippet
 from podsearch.search.engine import IndexMissingError, QueryError, SearchEngine, SearchSettings
 

