@@ -66,8 +66,11 @@ def main(argv=None) -> None:
         per_query_report(queries, judgments, pd.read_parquet("data/eval/runs/curated.parquet")))
     if args.readme:
         readme = Path(args.readme)
-        readme.write_text(replace_block(readme.read_text(), "results",
-                                        readme_results(evaluation, evaluation_stats, train, figures)))
+        try:
+            readme.write_text(replace_block(readme.read_text(), "results",
+                                            readme_results(evaluation, evaluation_stats, train, figures)))
+        except (OSError, ValueError) as error:
+            raise SystemExit(f"report: {args.readme}: {error}") from None
     log.info("report -> %s (%d figures)%s", out / "README.md", len(figures),
              f", results block of {args.readme} rewritten" if args.readme else "")
 
