@@ -29,7 +29,7 @@ SET_TITLES = {
     "synthetic": "Synthetic test queries (the generator's own kind of query)",
 }
 METRIC_NAMES = {"recall@10": "Recall@10", "recall@30": "Recall@30", "mrr@30": "MRR@30"}
-BLOCK = re.compile(r"(<!-- report:(?P<name>[\w-]+) -->\n).*?(\n<!-- /report:(?P=name) -->)", re.S)
+BLOCK = re.compile(r"(<!-- report:(?P<name>[\w-]+) -->\n)(?:.*?\n)?(<!-- /report:(?P=name) -->)", re.S)
 
 
 def fmt(value: float) -> str:
@@ -252,7 +252,7 @@ def replace_block(text: str, name: str, content: str) -> str:
     """`text` with the block between <!-- report:name --> and <!-- /report:name --> replaced by `content`."""
     if not any(m.group("name") == name for m in BLOCK.finditer(text)):
         raise ValueError(f"no <!-- report:{name} --> ... <!-- /report:{name} --> block to fill")
-    return BLOCK.sub(lambda m: m.group(1) + content.strip("\n") + m.group(3) if m.group("name") == name
+    return BLOCK.sub(lambda m: m.group(1) + content.strip("\n") + "\n" + m.group(3) if m.group("name") == name
                      else m.group(0), text)
 
 

@@ -102,6 +102,9 @@ def test_readme_block_is_replaced_and_the_prose_kept(rendered):
     assert rendered["readme_again"] == readme
     with pytest.raises(ValueError, match="no <!-- report:missing -->"):
         replace_block(readme, "missing", "x")
+    empty = "a\n<!-- report:results -->\n<!-- /report:results -->\nb\n"  # as a new README starts
+    assert replace_block(empty, "results", "new\n") == "a\n<!-- report:results -->\nnew\n<!-- /report:results -->\nb\n"
+    assert replace_block(replace_block(empty, "results", "x"), "results", "y") == replace_block(empty, "results", "y")
 
 
 def test_figures_are_pngs_a_person_can_read_and_renders_are_identical(rendered):
