@@ -23,6 +23,7 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from podsearch.curated import load_judgments, load_queries, relevant_sets  # noqa: E402
+from podsearch.evaluation import synthetic_queries  # noqa: E402
 from podsearch.metrics import per_query  # noqa: E402
 from podsearch.params import load_params  # noqa: E402
 from podsearch.report import runs_from_frame  # noqa: E402
@@ -41,6 +42,7 @@ def fused_values(fusion: Fusion, runs: dict, relevant: list[set[str]], metric: s
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", default="data/eval/runs")
+    parser.add_argument("--test", default="data/splits/test.parquet", help="the test split the runs were made from")
     parser.add_argument("--queries", default="data/curated/queries.yaml")
     parser.add_argument("--judgments", default="data/curated/judgments.tsv")
     parser.add_argument("--top", type=int, default=15)
@@ -52,12 +54,10 @@ def main(argv=None) -> None:
     dev_runs = runs_from_frame(pd.read_parquet(Path(args.runs) / "curated.parquet"), [q.id for q in dev])
     dev_relevant = [relevant[q.id] for q in dev]
     other = np.array([not q.english for q in dev])
-    synthetic_frame = pd.read_parquet(Path(args.runs) / "synthetic.parquet")
-    test_pairs = pd.read_parquet("data/splits/test.parquet")
-    grouped = test_pairs.assign(query=test_pairs["query"].astype(str).str.strip()).groupby("query", sort=True)
-    synthetic_relevant = [set(ids) for _, ids in grouped["episode_id"]]
-    synthetic_ids = [f"s{i:05d}" for i in range(1, len(synthetic_relevant) + 1)]
-    synthetic_runs = runs_from_frame(synthetic_frame, synthetic_ids)
+    test_pairs = pd.read_parquet(args.test)
+    synthetic = synthetic_queries(test_pairs, set(test_pairs["episode_id"]), source=args.test)
+    synthetic_relevant = synthetic.relevant
+    synthetic_runs = runs_from_frame(pd.read_parquet(Path(args.runs) / "synthetic.parquet"), synthetic.ids)
 
     params = load_params("fusion")
     current = load_fusions(params)["shipped"]
