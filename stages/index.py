@@ -51,6 +51,8 @@ def main(argv=None) -> None:
             args.out, episodes, embeddings,
             encoder_specs={"finetuned": args.finetuned_model, "base": base_spec, "use": USE_SPEC},
             fusions=fusions, kind=params["kind"], snippet_chars=int(params["snippet_chars"]),
+            index_options={"m": params["hnsw_m"], "ef_construction": params["hnsw_ef_construction"],
+                           "ef_search": params["hnsw_ef_search"]},
         )
     except (DataError, EmbeddingError, FusionError, IndexBuildError, VectorIndexError) as exc:
         raise SystemExit(f"index: {exc}") from None
