@@ -69,10 +69,13 @@ def main(argv=None) -> None:
             name: load_embeddings(Path(args.embeddings_dir) / f"{name}.npy", expected_ids=expected)
             for name in ENCODERS
         }
+        hnsw_options = {"m": params["hnsw_m"], "ef_construction": params["hnsw_ef_construction"],
+                        "ef_search": params["hnsw_ef_search"]}
         manifest = build_index(
             args.out, episodes, embeddings,
             encoder_specs={"finetuned": args.finetuned_model, "base": base_spec, "use": USE_SPEC},
             fusions=fusions, kind=params["kind"], snippet_chars=int(params["snippet_chars"]), onnx=onnx,
+            index_options=hnsw_options if params["kind"] == "hnsw" else None,
         )
     except (DataError, EmbeddingError, FusionError, IndexBuildError, VectorIndexError) as exc:
         raise SystemExit(f"index: {exc}") from None

@@ -102,6 +102,24 @@ def test_tidy_strips_numbering_and_dates_around_the_topic(title, expected):
     assert tidy(title) == expected
 
 
+def test_tidy_shortcut_matches_the_full_rules(prepared_df):
+    """Without a digit tidy skips its patterns; the result must be what applying them gives (titles and sentences
+    of the real sample slice, plus edge cases)."""
+    from podsearch.querygen import filters
+
+    def full_rules(query):
+        previous = None
+        while previous != query:
+            previous = query
+            query = filters._EDGE_DATE.sub("", filters._UP_TO_NUMBERING.sub("", query))
+            query = filters._TRAILING.sub("", filters._LEADING.sub("", query)).strip(" -–—:|,.")
+        return query
+
+    texts = [*prepared_df["title"], *[s for d in prepared_df["description"] for s in split_sentences(d)],
+             " - Episode: the end -", "Part: one |", "#hashtag ep", "Folge: Zwei", "٣ Arabic-Indic digit: three"]
+    assert [tidy(t) for t in texts] == [full_rules(t) for t in texts]
+
+
 @pytest.mark.parametrize("query,reason", [
     ("(emails sent to this address will get no direct response)", "boilerplate"),
     ("Subscribe on iTunes and leave a review", "boilerplate"),

@@ -208,3 +208,19 @@ def test_saved_bm25_index_is_byte_identical_across_interpreters(tmp_path):
         subprocess.run([sys.executable, "-c", script, str(folder)], check=True, env=env, capture_output=True)
         folders.append({p.name: p.read_bytes() for p in folder.iterdir()})
     assert folders[0] == folders[1]
+
+
+def test_bm25_tokens_are_bm25s_own(prepared_df):
+    """The corpus is split with no stopwords and they are dropped after (bm25s rebuilds its stopword set per text):
+    the tokens must be exactly those of bm25s.tokenize with the stopword list."""
+    import bm25s
+
+    from podsearch.retrieval.bm25 import STOPWORDS, _tokenized_corpus, tokenize
+
+    texts = [*prepared_df["text"], "", "the and of", "Der Tag und die Nacht: ¿qué pasó? 2017"]
+    reference = bm25s.tokenize(texts, stopwords=STOPWORDS, return_ids=False, show_progress=False)
+    assert tokenize(texts) == reference
+    corpus = _tokenized_corpus(texts)
+    assert list(corpus.vocab) == sorted({t for doc in reference for t in doc})
+    assert [[list(corpus.vocab)[i] for i in doc] for doc in corpus.ids] == reference
+

@@ -89,14 +89,16 @@ def judge(
     for cand in candidates:
         norm = normalise(cand.query)
         words = norm.split()
-        reference = normalise(cand.passage if cand.passage is not None else description)
         if not words:
             status = "empty"
         elif len(cand.query.split()) > max_words:
             status = "too_long"
         elif reason := reject_reason(cand.query, show_title, frequencies, min_content):
             status = reason
-        elif norm == reference or (len(words) >= copy_min_words and f" {norm} " in f" {reference} "):
+        # The reference (a whole passage) is normalised only here, for candidates no earlier rule rejected:
+        # normalising every candidate's passage was 16% of pseudo generation on 50k episodes (cProfile).
+        elif norm == (reference := normalise(cand.passage if cand.passage is not None else description)) or (
+                len(words) >= copy_min_words and f" {norm} " in f" {reference} "):
             status = "copies_description"
         elif norm in seen:
             status = "duplicate"

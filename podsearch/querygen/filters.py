@@ -8,6 +8,7 @@ query, and the filter in base.py counts every rejection by that name in the quer
 """
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections import Counter
@@ -66,12 +67,17 @@ def content_words(text: str) -> list[str]:
 _UP_TO_NUMBERING = re.compile(
     r"^.*?(?:\b(?:episode|ep|folge|aflevering|episodio|part|pt|session|chapter)\.?\s*#?\d+[a-z]?|#\d+)"
     r"\s*[:|\-–—]\s*(?=\S+\s+\S)", re.I)  # only when at least two words of topic follow
+_DIGIT = re.compile(r"\d")
 _EDGE_DATE = re.compile(rf"^\s*(?:{_DATE.pattern})\s*[:|\-–—]\s*|\s*(?:[:|\-–—]\s*|\()(?:{_DATE.pattern})\)?\s*$", re.I)
 
 
 def tidy(query: str) -> str:
     """The query without episode numbering or a date before or after its topic (applied before any rule is
     checked): "Angry Gallo Season 2, Episode 11: Minced Beef Thick Soup" -> "Minced Beef Thick Soup"."""
+    if not _DIGIT.search(query):
+        # Every pattern below needs a digit, so without one only the strip applies (and it is idempotent). Most
+        # candidates have none; this skips 8 regex passes each (tidy was 15% of pseudo generation on 50k episodes).
+        return query.strip(" -–—:|,.")
     previous = None
     while previous != query:
         previous = query
@@ -97,7 +103,10 @@ class DocumentFrequencies:
 
     def content_score(self, query: str) -> float:
         """Sum of the IDF of the query's distinct content words (stopwords and numbers count 0)."""
-        return sum(self.idf(w) for w in set(content_words(query)))
+        return self.score_words(set(content_words(query)))
+
+    def score_words(self, distinct_content_words: set[str]) -> float:
+        return sum(self.idf(w) for w in distinct_content_words)
 
 
 def reject_reason(query: str, show_title: str, frequencies: DocumentFrequencies | None, min_content: float
@@ -110,8 +119,14 @@ def reject_reason(query: str, show_title: str, frequencies: DocumentFrequencies 
     if _NUMBERING.search(query):
         return "episode_number"
     topic = set(content_words(query))
-    if topic and topic <= set(content_words(show_title)):
+    if topic and topic <= _show_words(show_title):
         return "show_name"
-    if frequencies is not None and frequencies.content_score(query) < min_content:
+    if frequencies is not None and frequencies.score_words(topic) < min_content:
         return "low_content"
     return None
+
+
+@functools.lru_cache(maxsize=4096)
+def _show_words(show_title: str) -> frozenset[str]:
+    """The show title's content words, computed once for all the candidates of an episode (4 on average)."""
+    return frozenset(content_words(show_title))
