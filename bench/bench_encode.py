@@ -10,20 +10,17 @@ Run from the repository root after the export stages, e.g.
     python bench/bench_encode.py --model finetuned --episodes 480
 """
 import argparse
-import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import pandas as pd
 
-import pandas as pd  # noqa: E402
-
-from podsearch.data import load_prepared  # noqa: E402
-from podsearch.embeddings import encode_texts  # noqa: E402
-from podsearch.encoders import load_encoder  # noqa: E402
-from podsearch.evaluation import HEADLINE, Corpus, DenseModel, Runner, details, synthetic_queries  # noqa: E402
-from podsearch.onnx_encoder import OnnxEncoder  # noqa: E402
-from podsearch.params import load_params  # noqa: E402
+from podsearch.data import load_prepared
+from podsearch.embeddings import encode_texts
+from podsearch.encoders import load_encoder
+from podsearch.evaluation import HEADLINE, Corpus, DenseModel, Runner, details, synthetic_queries
+from podsearch.onnx_encoder import OnnxEncoder
+from podsearch.params import load_params
 
 
 def main(argv=None):

@@ -6,22 +6,19 @@ Prints both wall times and the speed-up ratio. Run from the repository root afte
 Queries come from data/splits/test.parquet when it exists, else from the curated collection (data/curated/).
 """
 import argparse
-import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import numpy as np
+import pandas as pd
 
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from podsearch.data import load_prepared  # noqa: E402
-from podsearch.embeddings import encode_texts, load_embeddings, normalize, rows_for  # noqa: E402
-from podsearch.encoders import load_encoder  # noqa: E402
-from podsearch.curated import load_judgments, load_queries  # noqa: E402
-from podsearch.evaluation import curated_query_set, synthetic_queries  # noqa: E402
-from podsearch.params import load_params  # noqa: E402
-from podsearch.retrieval.index import make_index  # noqa: E402
+from podsearch.curated import load_judgments, load_queries
+from podsearch.data import load_prepared
+from podsearch.embeddings import encode_texts, load_embeddings, normalize, rows_for
+from podsearch.encoders import load_encoder
+from podsearch.evaluation import curated_query_set, synthetic_queries
+from podsearch.params import load_params
+from podsearch.retrieval.index import make_index
 
 
 def query_set(args, known):

@@ -1,27 +1,25 @@
 """Query generation throughput: the optimised path (length-sorted batches, inference_mode) against the recipe's plain
 loop (batches in input order, autograd left on), same model, same episodes, same process; prints the ratio.
 
-    python bench/bench_querygen.py                       # small random T5 (doc2query path), no download
-    python bench/bench_querygen.py --model smollm2 -n 32  # the real SmolLM2 GGUF (instruct path), slow
-    python bench/bench_querygen.py --episodes data/prepared/episodes.parquet   # real texts instead of fake ones
+    python -m bench.bench_querygen                       # small random T5 (doc2query path), no download
+    python -m bench.bench_querygen --model smollm2 -n 32  # the real SmolLM2 GGUF (instruct path), slow
+    python -m bench.bench_querygen --episodes data/prepared/episodes.parquet   # real texts instead of fake ones
 """
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 import time
 from pathlib import Path
 
+import pandas as pd
+import torch
+
+from podsearch.params import load_params
+from podsearch.querygen import make_generator
+from tests import test_querygen_tiny as tiny
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
-
-import pandas as pd  # noqa: E402
-import torch  # noqa: E402
-
-import test_querygen_tiny as tiny  # noqa: E402
-from podsearch.params import load_params  # noqa: E402
-from podsearch.querygen import make_generator  # noqa: E402
 
 
 def plain_loop(generator, episodes: pd.DataFrame) -> int:

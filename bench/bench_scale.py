@@ -47,7 +47,6 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
 SAMPLE_EPISODES = 5_633
 FULL_EPISODES = 873_820  # the Kaggle dataset (listennotes/all-podcast-episodes-published-in-december-2017)
@@ -78,7 +77,6 @@ def size_label(episodes: int) -> str:
 
 def step_inputs(work: Path, episodes: int) -> dict:
     import pandas as pd
-
     from scale_inputs import write_scaled
 
     write_scaled(_artifact("data/sample/listennotes-dec2017"), work / "raw", episodes, seed=SEED)

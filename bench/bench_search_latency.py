@@ -27,11 +27,12 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from podsearch.onnx_encoder import OnnxEncoder  # noqa: E402
-from podsearch.search.engine import (  # noqa: E402
-    SearchEngine, load_sentence_transformer, load_settings, resolve_spec,
+from podsearch.onnx_encoder import OnnxEncoder
+from podsearch.search.engine import (
+    SearchEngine,
+    load_sentence_transformer,
+    load_settings,
+    model_location,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -119,7 +120,7 @@ def main(argv=None) -> None:
     commands = command_seconds(index_dir, list(dict.fromkeys([engine.default_system, model, "bm25"])))
     entry = engine.manifest["encoders"][model]
     threads = max(engine.settings.encode_threads, 1)
-    folder = resolve_spec(entry["onnx"]["path"], index_dir)
+    folder = model_location(entry["onnx"], index_dir)
     torch_before = "torch" in sys.modules  # the synthetic index's export imported it
     startup, encoders = {}, {}
     for name, int8 in (("onnx fp32", False), ("onnx int8", True)):
@@ -129,7 +130,7 @@ def main(argv=None) -> None:
         startup[name] = time.perf_counter() - t0
     assert torch_before or "torch" not in sys.modules, "the ONNX path must not import torch"
     t0 = time.perf_counter()
-    encoders["SentenceTransformer"] = load_sentence_transformer(resolve_spec(entry["spec"], index_dir), threads)
+    encoders["SentenceTransformer"] = load_sentence_transformer(model_location(entry, index_dir), threads)
     startup["SentenceTransformer"] = time.perf_counter() - t0
 
     print(f"{source} {index_dir}: {len(engine)} episodes; model {model} ({entry['spec']}, ONNX {folder}, "

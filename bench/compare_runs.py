@@ -12,19 +12,15 @@ Recall@30 and MRR@30, over the queries of the chosen split (and per style / Engl
 from __future__ import annotations
 
 import argparse
-import sys
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from podsearch.curated import load_judgments, load_queries, relevant_sets  # noqa: E402
-from podsearch.evaluation import HEADLINE  # noqa: E402
-from podsearch.metrics import per_query  # noqa: E402
-from podsearch.report import runs_from_frame  # noqa: E402
-from podsearch.stats import paired_randomization_test  # noqa: E402
+from podsearch.curated import load_judgments, load_queries, relevant_sets
+from podsearch.evaluation import HEADLINE
+from podsearch.metrics import per_query
+from podsearch.report import runs_from_frame
+from podsearch.stats import paired_randomization_test
 
 
 def side(spec: str, query_ids: list[str]):

@@ -20,12 +20,10 @@ from pathlib import Path
 
 import pandas as pd
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from podsearch.curated import load_judgments, load_queries, relevant_sets  # noqa: E402
-from podsearch.metrics import per_query  # noqa: E402
-from podsearch.report import runs_from_frame  # noqa: E402
-from podsearch.stats import paired_randomization_test  # noqa: E402
+from podsearch.curated import load_judgments, load_queries, relevant_sets
+from podsearch.metrics import per_query
+from podsearch.report import runs_from_frame
+from podsearch.stats import paired_randomization_test
 
 REFERENCE = "pseudo"
 # name: (params overridden, what it tests)

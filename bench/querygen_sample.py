@@ -17,9 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from podsearch.stats import bootstrap_ci  # noqa: E402
+from podsearch.stats import bootstrap_ci
 
 SAMPLE = "data/querygen/judged_sample.tsv"
 COLUMNS = ["query", "generator", "episode_id", "boilerplate", "note"]

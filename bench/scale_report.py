@@ -10,7 +10,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-
 from bench_scale import BUDGET_STEPS, FULL_EPISODES, SAMPLE_EPISODES, SETUP_STEPS, STEPS
 
 FIT_FROM = 10 * SAMPLE_EPISODES

@@ -14,21 +14,18 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from podsearch.curated import load_judgments, load_queries, relevant_sets  # noqa: E402
-from podsearch.evaluation import synthetic_queries  # noqa: E402
-from podsearch.metrics import per_query  # noqa: E402
-from podsearch.params import load_params  # noqa: E402
-from podsearch.report import runs_from_frame  # noqa: E402
-from podsearch.retrieval.fusion import Fusion, load_fusions  # noqa: E402
-from podsearch.stats import paired_randomization_test  # noqa: E402
+from podsearch.curated import load_judgments, load_queries, relevant_sets
+from podsearch.evaluation import synthetic_queries
+from podsearch.metrics import per_query
+from podsearch.params import load_params
+from podsearch.report import runs_from_frame
+from podsearch.retrieval.fusion import Fusion, load_fusions
+from podsearch.stats import paired_randomization_test
 
 PARTS = ("finetuned", "use", "bm25", "base")
 WEIGHTS = (0.0, 0.25, 0.5, 1.0)  # both methods rank the same under a common rescaling: max weight 1 covers all

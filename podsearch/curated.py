@@ -19,13 +19,15 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from podsearch.errors import PodsearchError
+
 STYLES = ("keyword", "question", "descriptive")
 SPLITS = ("dev", "test")
 JUDGMENT_COLUMNS = ("query_id", "episode_id", "relevant", "judge")
 _FIELDS = ("id", "query", "style", "language", "split", "source", "note")
 
 
-class CuratedError(ValueError):
+class CuratedError(PodsearchError, ValueError):
     """A malformed queries or judgments file; the message names the file, the entry or row, and the field."""
 
 

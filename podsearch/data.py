@@ -9,6 +9,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from podsearch.cleaning import html_to_text, join_sentences
+from podsearch.errors import PodsearchError
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +25,7 @@ PREPARED_COLUMNS = (
 )
 
 
-class DataError(ValueError):
+class DataError(PodsearchError, ValueError):
     """A problem with an input file, phrased for the person who has to fix it (file, row, column, expectation)."""
 
 

@@ -6,6 +6,8 @@ import os
 import shutil
 from pathlib import Path
 
+from podsearch.errors import PodsearchError
+
 log = logging.getLogger(__name__)
 
 RAW_FILES = ("podcasts.csv", "episodes.csv")
@@ -16,7 +18,7 @@ KAGGLE_FIX = (
 )
 
 
-class DownloadError(RuntimeError):
+class DownloadError(PodsearchError, RuntimeError):
     pass
 
 

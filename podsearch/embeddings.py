@@ -7,8 +7,10 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
+from podsearch.errors import PodsearchError
 
-class EmbeddingError(ValueError):
+
+class EmbeddingError(PodsearchError, ValueError):
     """Stored embeddings that do not match what the caller expects; stages print it as one line."""
 
 

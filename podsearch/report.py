@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from podsearch.curated import CuratedQuery, relevant_sets
+from podsearch.errors import PodsearchError
 from podsearch.evaluation import HEADLINE, SHIPPED, QuerySet, Run, first_relevant_ranks
 from podsearch.metrics import reciprocal_rank_at_k
 
@@ -30,6 +31,10 @@ SET_TITLES = {
 }
 METRIC_NAMES = {"recall@10": "Recall@10", "recall@30": "Recall@30", "mrr@30": "MRR@30"}
 BLOCK = re.compile(r"(<!-- report:(?P<name>[\w-]+) -->\n)(?:.*?\n)?(<!-- /report:(?P=name) -->)", re.S)
+
+
+class ReportError(PodsearchError, ValueError):
+    """A README without the block the report fills."""
 
 
 def fmt(value: float) -> str:
@@ -251,7 +256,7 @@ def per_query_report(queries: list[CuratedQuery], judgments: pd.DataFrame, runs:
 def replace_block(text: str, name: str, content: str) -> str:
     """`text` with the block between <!-- report:name --> and <!-- /report:name --> replaced by `content`."""
     if not any(m.group("name") == name for m in BLOCK.finditer(text)):
-        raise ValueError(f"no <!-- report:{name} --> ... <!-- /report:{name} --> block to fill")
+        raise ReportError(f"no <!-- report:{name} --> ... <!-- /report:{name} --> block to fill")
     return BLOCK.sub(lambda m: m.group(1) + content.strip("\n") + "\n" + m.group(3) if m.group("name") == name
                      else m.group(0), text)
 

@@ -13,11 +13,13 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from podsearch.errors import PodsearchError
+
 SPLITS = ("train", "eval", "test")
 REQUIRED_COLUMNS = ("query", "episode_id", "generator")
 
 
-class SplitError(ValueError):
+class SplitError(PodsearchError, ValueError):
     """Bad pairs input or fractions that cannot be honoured; the stage turns it into one line."""
 
 
@@ -85,20 +87,20 @@ def assign_episodes(episode_ids, config: SplitConfig) -> dict[str, str]:
     return assignment
 
 
-def split_pairs(pairs: pd.DataFrame, config: SplitConfig, episode_ids: list[str] | None = None
-                ) -> tuple[dict[str, pd.DataFrame], dict]:
+def split_pairs(pairs: pd.DataFrame, config: SplitConfig, episode_ids: list[str] | None = None,
+                source: str = "pairs") -> tuple[dict[str, pd.DataFrame], dict]:
     """The pair rows of each split (input row order kept) and the counts recorded in stats/split.json.
 
     `episode_ids`: the episodes to split (the prepared ones); every pair's episode must be among them. Without it,
-    the episodes that have pairs.
+    the episodes that have pairs. `source` names the pairs file in error messages.
     """
-    validate_pairs(pairs)
+    validate_pairs(pairs, source)
     if episode_ids is None:
         episode_ids = pairs["episode_id"].tolist()
     else:
         unknown = sorted(set(pairs["episode_id"]) - set(episode_ids))
         if unknown:
-            raise SplitError(f"episode {unknown[0]} has pairs but is not a prepared episode ({len(unknown)} such); "
+            raise SplitError(f"{source}: episode {unknown[0]} has pairs but is not a prepared episode ({len(unknown)} such); "
                              "rerun the pipeline from prepare")
     assignment = assign_episodes(episode_ids, config)
     labels = pairs["episode_id"].map(assignment)

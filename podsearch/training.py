@@ -12,12 +12,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from podsearch.errors import PodsearchError
+
 log = logging.getLogger(__name__)
 
 INBATCH_AT_K = 5  # the recipe reports MRR@5 for the in-batch evaluation
 
 
-class TrainDataError(ValueError):
+class TrainDataError(PodsearchError, ValueError):
     """Pairs that cannot be trained on (missing columns, unknown episodes); the stage turns it into one line."""
 
 
@@ -299,13 +301,36 @@ def _trainer_class():
 
 
 def load_model(config: TrainConfig):
-    from sentence_transformers import SentenceTransformer
+    from podsearch.encoders import load_encoder
+    from podsearch.models import pick_device
 
-    from podsearch.models import pick_device, resolve_model
+    return load_encoder("base", config.base_model, max_seq_length=config.max_seq_length,
+                        device=pick_device(config.device))
 
-    model = SentenceTransformer(resolve_model(config.base_model), device=pick_device(config.device))
-    model.max_seq_length = config.max_seq_length
-    return model
+
+def train_record(result, model, config: TrainConfig, train_all: pd.DataFrame, train_pairs: pd.DataFrame,
+                 eval_pairs: pd.DataFrame, negatives: dict) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(record, data card) of one training run: the record is split into metrics, stats and timings by
+    split_record; the data card goes into the model card."""
+    record = dict(result.metrics)
+    record.update(
+        base_model=config.base_model,
+        device=str(model.device),
+        train_pairs_available=len(train_all),
+        train_episodes=int(train_pairs["episode_id"].nunique()),
+        eval_queries=len(eval_pairs),
+        eval_episodes=int(eval_pairs["episode_id"].nunique()),
+        passage_pairs=int((train_all.get("passage", pd.Series(dtype=str)).fillna("").str.strip() != "").sum()),
+        negatives=negatives,
+    )
+    data = {
+        "generators": train_pairs["generator"].value_counts().to_dict() if "generator" in train_pairs else {},
+        "train_episodes": int(train_all["episode_id"].nunique()),
+        "train_pairs_available": len(train_all),
+        "eval_episodes": record["eval_episodes"],
+        "eval_pairs": len(eval_pairs),
+    }
+    return record, data
 
 
 LOSSES = ("mnrl", "cached_mnrl")
@@ -314,7 +339,8 @@ LOSSES = ("mnrl", "cached_mnrl")
 def make_loss(model, config: TrainConfig):
     from sentence_transformers import util
     from sentence_transformers.sentence_transformer.losses import (
-        CachedMultipleNegativesRankingLoss, MultipleNegativesRankingLoss,
+        CachedMultipleNegativesRankingLoss,
+        MultipleNegativesRankingLoss,
     )
 
     if config.loss == "mnrl":

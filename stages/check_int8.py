@@ -9,22 +9,13 @@ Params read: onnx.int8_tolerance.
 """
 import argparse
 import json
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-import pandas as pd  # noqa: E402
-
-from podsearch.curated import CuratedError, load_judgments, load_queries  # noqa: E402
-from podsearch.data import DataError, load_prepared  # noqa: E402
-from podsearch.embeddings import EmbeddingError, load_embeddings  # noqa: E402
-from podsearch.evaluation import (  # noqa: E402
-    HEADLINE, Corpus, DenseModel, EvaluationError, Runner, curated_query_set, curated_splits, details,
-    synthetic_queries,
-)
-from podsearch.onnx_encoder import META, OnnxEncoder, OnnxError  # noqa: E402
-from podsearch.params import load_params, setup_logging, write_json  # noqa: E402
+from podsearch.embeddings import load_embeddings
+from podsearch.errors import exit_on_error
+from podsearch.evaluation import HEADLINE, DenseModel, Runner, details, load_eval_data
+from podsearch.onnx_encoder import META, OnnxEncoder
+from podsearch.params import load_params, setup_logging, write_json
 
 MODELS = ("base", "finetuned")
 
@@ -41,27 +32,18 @@ def main(argv=None):
     args = parser.parse_args(argv)
     log = setup_logging("check_int8")
 
-    tolerance = float(load_params("onnx")["int8_tolerance"])
-    report = {"tolerance": tolerance, "compared": list(HEADLINE), "models": {}}
-    try:
-        episodes = load_prepared(args.prepared)
-        all_ids = episodes["episode_id"].tolist()
-        known = set(all_ids)
-        synthetic = synthetic_queries(pd.read_parquet(args.test), known, source=args.test)
-        queries = load_queries(args.queries, known)
-        curated = curated_query_set(queries, load_judgments(args.judgments, {q.id for q in queries}, known))
-        text_of = dict(zip(all_ids, episodes["text"]))
-        test_ids = sorted(set().union(*synthetic.relevant))
-        # As evaluate: synthetic queries over every test episode, curated ones (dev, test) over every episode.
-        sets = [(synthetic, Corpus(test_ids, [text_of[i] for i in test_ids]), {"synthetic": [True] * len(synthetic)}),
-                (curated, Corpus(all_ids, episodes["text"].tolist()), curated_splits(curated))]
+    with exit_on_error("check_int8"):
+        tolerance = float(load_params("onnx")["int8_tolerance"])
+        report = {"tolerance": tolerance, "compared": list(HEADLINE), "models": {}}
+        # The queries, corpora and scored parts evaluate uses.
+        data = load_eval_data(args.prepared, args.test, args.queries, args.judgments)
         for name in MODELS:
-            ids, matrix = load_embeddings(Path(args.embeddings) / f"{name}.npy", expected_ids=all_ids)
+            ids, matrix = load_embeddings(Path(args.embeddings) / f"{name}.npy", expected_ids=data.episode_ids)
             folder = Path(args.onnx_dir) / name
             metrics = {"fp32": {}, "int8": {}}
             for variant, parts in metrics.items():
                 model = DenseModel(ids, matrix, OnnxEncoder(folder, threads=0, int8=variant == "int8"))
-                for query_set, corpus, keeps in sets:
+                for query_set, corpus, keeps in data.scopes():
                     run = Runner().dense(name, model, corpus, query_set)
                     for part, keep in keeps.items():
                         parts[part] = details({name: run.subset(keep)}, query_set.subset(part, keep))[name]
@@ -72,9 +54,8 @@ def main(argv=None):
                                       **metrics, "probes": json.loads((folder / META).read_text())["probes"]}
             log.info("%s: int8 vs fp32 max |delta| %.4f on %s -> %s", name, worst, ", ".join(HEADLINE),
                      "int8" if worst <= tolerance else "fp32")
-    except (CuratedError, DataError, EmbeddingError, EvaluationError, OnnxError) as error:
-        raise SystemExit(f"check_int8: {error}") from None
     write_json(report, args.out)
+    log.info("int8 decisions -> %s", args.out)
 
 
 if __name__ == "__main__":

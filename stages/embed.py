@@ -6,17 +6,15 @@ graph gives SentenceTransformer's vectors (max abs diff ~2e-7) 1.2-1.3x faster (
 Params read: embed.batch_size; base and finetuned also embed.max_seq_length.
 """
 import argparse
-import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from podsearch.data import DataError, load_prepared  # noqa: E402
-from podsearch.embeddings import EmbeddingError, encode_texts, save_embeddings  # noqa: E402
-from podsearch.encoders import ENCODER_KINDS, load_encoder  # noqa: E402
-from podsearch.onnx_encoder import OnnxEncoder, OnnxError  # noqa: E402
-from podsearch.params import load_params, setup_logging  # noqa: E402
+from podsearch.data import load_prepared
+from podsearch.embeddings import encode_texts, save_embeddings
+from podsearch.encoders import ENCODER_KINDS, EncoderError, load_encoder
+from podsearch.errors import exit_on_error
+from podsearch.onnx_encoder import OnnxEncoder
+from podsearch.params import load_params, setup_logging
 
 
 def main(argv=None):
@@ -30,32 +28,23 @@ def main(argv=None):
     args = parser.parse_args(argv)
     log = setup_logging(f"embed_{args.model}")
 
-    params = load_params("embed")
     out = Path(args.out or f"data/embeddings/{args.model}.npy")
-    try:
+    with exit_on_error(f"embed_{args.model}"):
+        params = load_params("embed")
         episodes = load_prepared(args.prepared)
-    except DataError as error:
-        raise SystemExit(str(error)) from None
-    if args.limit:
-        episodes = episodes.head(args.limit)
-
-    try:
+        if args.limit:
+            episodes = episodes.head(args.limit)
         if args.model == "use":  # no token limit to set, so embed_use does not read (or depend on) max_seq_length
             encoder = load_encoder("use")
         elif not args.onnx:
-            raise SystemExit(f"embed_{args.model}: --onnx is required (the export stage's models/onnx/{args.model})")
+            raise EncoderError(f"--onnx is required (the export stage's models/onnx/{args.model})")
         else:
             # threads=0: one per core, the whole machine is this stage's
             encoder = OnnxEncoder(args.onnx, threads=0,
                                   max_seq_length=args.max_seq_length or int(params["max_seq_length"]))
-    except OnnxError as error:
-        raise SystemExit(f"embed_{args.model}: {error}") from None
-    started = time.perf_counter()
-    try:
+        started = time.perf_counter()
         matrix = encode_texts(encoder, episodes["text"].tolist(), int(params["batch_size"]), desc=f"embed {args.model}")
         save_embeddings(out, episodes["episode_id"].tolist(), matrix)
-    except EmbeddingError as error:
-        raise SystemExit(str(error)) from None
     seconds = time.perf_counter() - started
     log.info("%d episodes -> %s %s in %.0fs (%.1f episodes/s)", len(episodes), out, matrix.shape, seconds,
              len(episodes) / seconds)

@@ -8,24 +8,23 @@ Params read (and nothing else, so evaluate-only changes rerun this stage alone):
 train.base_model (to encode queries for the base system).
 """
 import argparse
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-import pandas as pd  # noqa: E402
-
-from podsearch.curated import CuratedError, load_judgments, load_queries  # noqa: E402
-from podsearch.data import DataError, load_prepared  # noqa: E402
-from podsearch.embeddings import EmbeddingError, load_embeddings  # noqa: E402
-from podsearch.encoders import FINETUNED_DIR, load_encoder  # noqa: E402
-from podsearch.evaluation import (  # noqa: E402
-    DENSE_SYSTEMS, Corpus, DenseModel, EvaluationError, Runner, StatsConfig, curated_query_set, curated_splits,
-    details, needed_systems, recall_curves, runs_frame, score_set, score_subsets, synthetic_queries, system_order,
+from podsearch.embeddings import load_embeddings
+from podsearch.encoders import FINETUNED_DIR, encoder_spec, load_encoder
+from podsearch.errors import exit_on_error
+from podsearch.evaluation import (
+    DENSE_SYSTEMS,
+    DenseModel,
+    Runner,
+    StatsConfig,
+    evaluate,
+    load_eval_data,
+    needed_systems,
+    system_order,
 )
-from podsearch.params import load_params, setup_logging, write_json  # noqa: E402
-from podsearch.retrieval.fusion import FusionError, load_fusions  # noqa: E402
-from podsearch.retrieval.index import VectorIndexError  # noqa: E402
+from podsearch.params import load_params, setup_logging, write_json
+from podsearch.retrieval.fusion import load_fusions
 
 
 def index_options(params: dict) -> dict:
@@ -51,72 +50,42 @@ def main(argv=None):
     args = parser.parse_args(argv)
     log = setup_logging("evaluate")
 
-    params = load_params("evaluate")
-    for path, stage in ((args.prepared, "prepare"), (args.test, "split")):
-        if not Path(path).exists():
-            raise SystemExit(f"{path}: not found; run the {stage} stage first")
-    try:
+    with exit_on_error("evaluate"):
+        params = load_params("evaluate")
         fusions = load_fusions(load_params("fusion"))
         systems = system_order(fusions) if args.systems is None else [
             s.strip() for s in args.systems.split(",") if s.strip()]
         singles = needed_systems(systems, fusions)
-        episodes = load_prepared(args.prepared)
-        all_ids = episodes["episode_id"].tolist()
-        known = set(all_ids)
-        synthetic = synthetic_queries(pd.read_parquet(args.test), known, source=args.test)
-        curated_queries = load_queries(args.queries, known)
-        curated = curated_query_set(curated_queries, load_judgments(
-            args.judgments, {q.id for q in curated_queries}, known))
-        specs = {"base": load_params("train")["base_model"], "finetuned": args.finetuned, "use": None}
+        data = load_eval_data(args.prepared, args.test, args.queries, args.judgments)
+        dense = [s for s in DENSE_SYSTEMS if s in singles]
+        base_model = load_params("train")["base_model"] if "base" in dense else None
         models = {}
-        for name in [s for s in DENSE_SYSTEMS if s in singles]:
-            ids, matrix = load_embeddings(Path(args.embeddings) / f"{name}.npy", expected_ids=all_ids)
-            models[name] = DenseModel(ids, matrix, load_encoder(name, specs[name]))
+        for name in dense:
+            ids, matrix = load_embeddings(Path(args.embeddings) / f"{name}.npy", expected_ids=data.episode_ids)
+            models[name] = DenseModel(ids, matrix, load_encoder(name, encoder_spec(name, base_model, args.finetuned)))
         runner = Runner(index_kind=params["index"], index_options=index_options(params), depth=int(params["depth"]),
                         batch_size=int(params["batch_size"]), fusions=fusions)
-        stats = StatsConfig(seed=int(params["seed"]), n_resamples=int(params["resamples"]))
+        result = evaluate(data, runner, systems, models,
+                          StatsConfig(seed=int(params["seed"]), n_resamples=int(params["resamples"])))
 
-        text_of = dict(zip(all_ids, episodes["text"]))
-        test_ids = sorted(set().union(*synthetic.relevant))
-        corpora = {"synthetic": Corpus(test_ids, [text_of[i] for i in test_ids]),
-                   "curated": Corpus(all_ids, episodes["text"].tolist())}
-        metrics, detail, sizes = {}, {}, {}
-        for query_set in (synthetic, curated):
-            runs = runner.run(systems, models, corpora[query_set.name], query_set)
-            run_path = Path(args.runs) / f"{query_set.name}.parquet"
-            run_path.parent.mkdir(parents=True, exist_ok=True)
-            runs_frame(query_set, runs).to_parquet(run_path, index=False)
-            log.info("%s runs -> %s", query_set.name, run_path)
-            scored = {"synthetic": [True] * len(synthetic)} if query_set is synthetic else curated_splits(curated)
-            for set_name, keep in scored.items():
-                part = query_set.subset(set_name, keep)
-                if not len(part):
-                    raise EvaluationError(f"{set_name}: no query with a judged relevant episode")
-                part_runs = {s: r.subset(keep) for s, r in runs.items()}
-                log.info("%s: %d queries, bootstrap and paired tests (%d resamples)", set_name, len(part),
-                         stats.n_resamples)
-                metrics[set_name] = score_set(part_runs, part, stats)
-                if set_name.startswith("curated"):
-                    metrics[set_name]["by_subset"] = score_subsets(part_runs, part, stats)
-                detail[set_name] = details(part_runs, part)
-                sizes[set_name] = {"queries": len(part), "episodes": len(corpora[query_set.name].ids)}
-                plot_path = Path(args.plots) / f"recall_at_k_{set_name}.csv"
-                plot_path.parent.mkdir(parents=True, exist_ok=True)
-                recall_curves(part_runs, part).to_csv(plot_path, index=False)
-            if query_set is curated:
-                sizes["curated_unjudged"] = sum(1 for r in curated.relevant if not r)
-    except (CuratedError, DataError, EvaluationError, EmbeddingError, FusionError, VectorIndexError) as error:
-        raise SystemExit(f"evaluate: {error}") from None
-
-    write_json(metrics, args.metrics)
-    write_json({"index": params["index"], "sizes": sizes, "systems": detail,
+    for name, frame in result.runs.items():
+        path = Path(args.runs) / f"{name}.parquet"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        frame.to_parquet(path, index=False)
+        log.info("%s runs -> %s", name, path)
+    for name, curves in result.curves.items():
+        path = Path(args.plots) / f"recall_at_k_{name}.csv"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        curves.to_csv(path, index=False)
+    write_json(result.metrics, args.metrics)
+    write_json({"index": params["index"], "sizes": result.sizes, "systems": result.details,
                 "fusion": {name: fusion.to_dict() for name, fusion in fusions.items()}}, args.stats)
-    for set_name, per_system in metrics.items():
+    for set_name, per_system in result.metrics.items():
         for system in systems:
             values = per_system[system]
             log.info("%-13s %-9s recall@10 %.3f [%.3f, %.3f]  mrr@30 %.3f [%.3f, %.3f]", set_name, system,
                      values["recall@10"], *values["ci95"]["recall@10"], values["mrr@30"], *values["ci95"]["mrr@30"])
-    log.info("metrics -> %s, details -> %s", args.metrics, args.stats)
+    log.info("metrics -> %s, details -> %s, recall curves -> %s", args.metrics, args.stats, args.plots)
 
 
 if __name__ == "__main__":

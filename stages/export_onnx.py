@@ -4,14 +4,11 @@ optimized fp32; model.int8.onnx; tokenizer.json; onnx.json with the probe differ
 Params read: onnx.opset; base also train.base_model (its spec).
 """
 import argparse
-import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from podsearch.encoders import FINETUNED_DIR, load_encoder  # noqa: E402
-from podsearch.onnx_encoder import OnnxError, export_onnx  # noqa: E402
-from podsearch.params import load_params, setup_logging  # noqa: E402
+from podsearch.encoders import FINETUNED_DIR, encoder_spec, load_encoder
+from podsearch.errors import exit_on_error
+from podsearch.onnx_encoder import export_onnx
+from podsearch.params import load_params, setup_logging
 
 
 def main(argv=None):
@@ -22,12 +19,11 @@ def main(argv=None):
     args = parser.parse_args(argv)
     setup_logging(f"export_{args.model}")
 
-    opset = int(load_params("onnx")["opset"])
-    spec = load_params("train")["base_model"] if args.model == "base" else args.finetuned
-    try:
+    with exit_on_error(f"export_{args.model}"):
+        opset = int(load_params("onnx")["opset"])
+        spec = encoder_spec(args.model, load_params("train")["base_model"] if args.model == "base" else None,
+                            args.finetuned)
         export_onnx(load_encoder(args.model, spec), args.out, opset=opset, source=spec)
-    except OnnxError as error:
-        raise SystemExit(f"export_{args.model}: {spec}: {error}") from None
 
 
 if __name__ == "__main__":

@@ -5,15 +5,13 @@ Shards go to data/pairs/shards/<generator>/ as they finish; rerunning after an i
 one. Counts go to stats/querygen.json; wall times to logs/generate_queries.json (not an output of record).
 """
 import argparse
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from podsearch.data import DataError, load_prepared  # noqa: E402
-from podsearch.embeddings import EmbeddingError, load_embeddings  # noqa: E402
-from podsearch.params import load_params, setup_logging, write_json  # noqa: E402
-from podsearch.querygen import GenerationContext, QueryGenError, generate_pairs  # noqa: E402
+from podsearch.data import load_prepared
+from podsearch.embeddings import load_embeddings
+from podsearch.errors import exit_on_error
+from podsearch.params import load_params, setup_logging, write_json
+from podsearch.querygen import GenerationContext, generate_pairs
 
 
 def main(argv=None) -> None:
@@ -27,8 +25,8 @@ def main(argv=None) -> None:
     parser.add_argument("--limit", type=int, default=None, help="only the first N episodes (trials)")
     args = parser.parse_args(argv)
     log = setup_logging("generate_queries")
-    params = load_params("querygen")
-    try:
+    with exit_on_error("generate_queries"):
+        params = load_params("querygen")
         episodes = load_prepared(args.episodes)
         context = GenerationContext()
         if int(params["mix"].get("keyword") or 0) > 0:
@@ -37,8 +35,6 @@ def main(argv=None) -> None:
         if args.limit is not None:
             episodes = episodes.iloc[: args.limit]
         pairs, stats, timings = generate_pairs(episodes, params, args.shards, context=context, source=args.episodes)
-    except (DataError, EmbeddingError, QueryGenError) as exc:
-        sys.exit(f"generate_queries: {exc}")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     pairs.to_parquet(out, index=False)

@@ -8,18 +8,15 @@ whether queries use the int8 file.
 """
 import argparse
 import json
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from podsearch.data import DataError, load_prepared  # noqa: E402
-from podsearch.embeddings import EmbeddingError, load_embeddings  # noqa: E402
-from podsearch.params import load_params, setup_logging  # noqa: E402
-from podsearch.retrieval.fusion import FusionError, load_fusions  # noqa: E402
-from podsearch.retrieval.index import VectorIndexError  # noqa: E402
-from podsearch.search.build import IndexBuildError, build_index  # noqa: E402
-from podsearch.search.engine import USE_SPEC  # noqa: E402
+from podsearch.data import load_prepared
+from podsearch.embeddings import load_embeddings
+from podsearch.encoders import FINETUNED_DIR, encoder_spec
+from podsearch.errors import exit_on_error
+from podsearch.params import load_params, setup_logging
+from podsearch.retrieval.fusion import load_fusions
+from podsearch.search.build import build_index
 
 ENCODERS = ("base", "finetuned", "use")
 ONNX_ENCODERS = ("base", "finetuned")  # use is numpy already
@@ -29,7 +26,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--prepared", default="data/prepared/episodes.parquet")
     parser.add_argument("--embeddings-dir", default="data/embeddings")
-    parser.add_argument("--finetuned-model", default="models/podcast-encoder",
+    parser.add_argument("--finetuned-model", default=FINETUNED_DIR,
                         help="folder the search loads to encode queries for the fine-tuned vectors")
     parser.add_argument("--onnx-dir", default="models/onnx", help="holds one export folder per model (export stages)")
     parser.add_argument("--onnx-stats", default="stats/onnx.json", help="check_int8's decision: int8 or fp32 queries")
@@ -55,13 +52,13 @@ def onnx_exports(onnx_dir: str, stats_path: str, log) -> dict[str, dict]:
 def main(argv=None) -> None:
     args = parse_args(argv)
     log = setup_logging("index")
-    params = load_params("index")
-    base_spec = load_params("train")["base_model"]  # the model embed_base encoded with
     if not Path(args.finetuned_model).exists():
         log.warning("%s does not exist yet; search with the finetuned or shipped system will fail until the train stage ran",
                     args.finetuned_model)
     onnx = onnx_exports(args.onnx_dir, args.onnx_stats, log)
-    try:
+    with exit_on_error("index"):
+        params = load_params("index")
+        base_model = load_params("train")["base_model"]  # the model embed_base encoded with
         fusions = load_fusions(load_params("fusion"))
         episodes = load_prepared(args.prepared)
         expected = episodes["episode_id"].astype(str).tolist()
@@ -73,12 +70,10 @@ def main(argv=None) -> None:
                         "ef_search": params["hnsw_ef_search"]}
         manifest = build_index(
             args.out, episodes, embeddings,
-            encoder_specs={"finetuned": args.finetuned_model, "base": base_spec, "use": USE_SPEC},
+            encoder_specs={name: encoder_spec(name, base_model, args.finetuned_model) for name in ENCODERS},
             fusions=fusions, kind=params["kind"], snippet_chars=int(params["snippet_chars"]), onnx=onnx,
             index_options=hnsw_options if params["kind"] == "hnsw" else None,
         )
-    except (DataError, EmbeddingError, FusionError, IndexBuildError, VectorIndexError) as exc:
-        raise SystemExit(f"index: {exc}") from None
     log.info("indexed %d episodes for systems %s in %s", manifest["episodes"], ", ".join(manifest["systems"]), args.out)
 
 

@@ -1,13 +1,11 @@
 """Stage prepare: validate, join, clean, dedupe, shuffle -> data/prepared/episodes.parquet, and stats/prepare.json
 (rows in, out, and dropped by reason). Params: prepare.*."""
 import argparse
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from podsearch.data import DataError, load_raw, prepare_episodes, save_prepared  # noqa: E402
-from podsearch.params import load_params, setup_logging, write_json  # noqa: E402
+from podsearch.data import load_raw, prepare_episodes, save_prepared
+from podsearch.errors import exit_on_error
+from podsearch.params import load_params, setup_logging, write_json
 
 
 def main(argv=None) -> None:
@@ -17,8 +15,8 @@ def main(argv=None) -> None:
     parser.add_argument("--stats", default="stats/prepare.json")
     args = parser.parse_args(argv)
     log = setup_logging("prepare")
-    params = load_params("prepare")
-    try:
+    with exit_on_error("prepare"):
+        params = load_params("prepare")
         podcasts, episodes = load_raw(Path(args.raw) / "podcasts.csv", Path(args.raw) / "episodes.csv")
         frame, report = prepare_episodes(
             podcasts,
@@ -27,8 +25,6 @@ def main(argv=None) -> None:
             max_episodes=params.get("max_episodes"),
             languages=params.get("languages") or None,
         )
-    except DataError as exc:
-        sys.exit(f"prepare: {exc}")
     save_prepared(frame, args.out)
     write_json(report.as_stats(), args.stats)
     log.info(

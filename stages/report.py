@@ -7,25 +7,29 @@
 """
 import argparse
 import json
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import pandas as pd
 
-import pandas as pd  # noqa: E402
-
-from podsearch.curated import CuratedError, load_judgments, load_queries  # noqa: E402
-from podsearch.params import setup_logging  # noqa: E402
-from podsearch.report import (  # noqa: E402
-    SET_TITLES, per_query_report, plot_inbatch, plot_loss, plot_recall_curves, plot_scale, query_samples,
-    readme_results, replace_block, report_markdown,
+from podsearch.curated import load_judgments, load_queries
+from podsearch.errors import PodsearchError, exit_on_error, require
+from podsearch.params import setup_logging
+from podsearch.report import (
+    SET_TITLES,
+    per_query_report,
+    plot_inbatch,
+    plot_loss,
+    plot_recall_curves,
+    plot_scale,
+    query_samples,
+    readme_results,
+    replace_block,
+    report_markdown,
 )
 
 
-def read_json(path: str) -> dict:
-    if not Path(path).exists():
-        raise SystemExit(f"report: {path}: not found; run `dvc repro` up to the stage that writes it")
-    return json.loads(Path(path).read_text())
+def read_json(path: str, producer: str) -> dict:
+    return json.loads(require(path, producer).read_text())
 
 
 def main(argv=None) -> None:
@@ -36,13 +40,13 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     log = setup_logging("report")
     out = Path(args.out)
-    evaluation, evaluation_stats = read_json("metrics/eval.json"), read_json("stats/eval.json")
-    train, train_stats = read_json("metrics/train.json"), read_json("stats/train.json")
-    try:
+    with exit_on_error("report"):
+        evaluation, evaluation_stats = read_json("metrics/eval.json", "evaluate"), read_json("stats/eval.json", "evaluate")
+        train, train_stats = read_json("metrics/train.json", "train"), read_json("stats/train.json", "train")
+        querygen_stats = read_json("stats/querygen.json", "generate_queries")
+        prepare_stats, split_stats = read_json("stats/prepare.json", "prepare"), read_json("stats/split.json", "split")
         queries = load_queries("data/curated/queries.yaml")
         judgments = load_judgments("data/curated/judgments.tsv", {q.id for q in queries})
-    except CuratedError as error:
-        raise SystemExit(f"report: {error}") from None
 
     figures = {}
     for set_name in SET_TITLES:
@@ -59,8 +63,8 @@ def main(argv=None) -> None:
         figures["scale"] = "figures/scale.png"
 
     samples = query_samples(pd.read_parquet("data/pairs/pairs.parquet"))
-    report = report_markdown(evaluation, evaluation_stats, train, train_stats, read_json("stats/querygen.json"),
-                             read_json("stats/prepare.json"), read_json("stats/split.json"), samples, figures)
+    report = report_markdown(evaluation, evaluation_stats, train, train_stats, querygen_stats, prepare_stats,
+                             split_stats, samples, figures)
     (out / "README.md").write_text(report)
     (out / "curated_test_queries.md").write_text(
         per_query_report(queries, judgments, pd.read_parquet("data/eval/runs/curated.parquet")))
@@ -69,7 +73,7 @@ def main(argv=None) -> None:
         try:
             readme.write_text(replace_block(readme.read_text(), "results",
                                             readme_results(evaluation, evaluation_stats, train, figures)))
-        except (OSError, ValueError) as error:
+        except (OSError, PodsearchError) as error:
             raise SystemExit(f"report: {args.readme}: {error}") from None
     log.info("report -> %s (%d figures)%s", out / "README.md", len(figures),
              f", results block of {args.readme} rewritten" if args.readme else "")

@@ -1,16 +1,14 @@
 """DVC stage `split`: data/pairs/pairs.parquet + the prepared episodes -> data/splits/{train,eval,test}.parquet and
 stats/split.json (counts). Whole episodes go to one split; every prepared episode is assigned, with or without pairs."""
 import argparse
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import pandas as pd
 
-import pandas as pd  # noqa: E402
-
-from podsearch.data import DataError, load_prepared  # noqa: E402
-from podsearch.params import load_params, setup_logging, write_json  # noqa: E402
-from podsearch.split import SplitConfig, SplitError, split_pairs  # noqa: E402
+from podsearch.data import load_prepared
+from podsearch.errors import exit_on_error, require
+from podsearch.params import load_params, setup_logging, write_json
+from podsearch.split import SplitConfig, split_pairs
 
 
 def main(argv=None):
@@ -22,17 +20,11 @@ def main(argv=None):
     args = parser.parse_args(argv)
     log = setup_logging("split")
 
-    config = SplitConfig.from_params(load_params("split"))
-    if not Path(args.pairs).exists():
-        raise SystemExit(f"{args.pairs}: not found; run the generate_queries stage first")
-    pairs = pd.read_parquet(args.pairs)
-    try:
+    with exit_on_error("split"):
+        config = SplitConfig.from_params(load_params("split"))
+        pairs = pd.read_parquet(require(args.pairs, "generate_queries"))
         episode_ids = load_prepared(args.episodes)["episode_id"].tolist()
-        frames, stats = split_pairs(pairs, config, episode_ids)
-    except DataError as error:
-        raise SystemExit(f"split: {error}") from None
-    except SplitError as error:
-        raise SystemExit(f"{args.pairs}: {error}") from None
+        frames, stats = split_pairs(pairs, config, episode_ids, source=args.pairs)
 
     out_dir = Path(args.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

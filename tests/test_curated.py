@@ -10,7 +10,13 @@ import yaml
 
 from podsearch import judging
 from podsearch.curated import (
-    CuratedError, CuratedQuery, assign_splits, load_judgments, load_queries, relevant_sets, save_judgments,
+    CuratedError,
+    CuratedQuery,
+    assign_splits,
+    load_judgments,
+    load_queries,
+    relevant_sets,
+    save_judgments,
 )
 
 ROOT = Path(__file__).resolve().parents[1]

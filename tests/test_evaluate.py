@@ -14,7 +14,16 @@ from podsearch.curated import CuratedQuery
 from podsearch.data import PREPARED_COLUMNS
 from podsearch.embeddings import EmbeddingError, encode_texts, load_embeddings, rows_for, save_embeddings
 from podsearch.evaluation import (
-    SINGLE_SYSTEMS, Corpus, DenseModel, EvaluationError, Runner, StatsConfig, curated_query_set, details, runs_frame, score_set,
+    SINGLE_SYSTEMS,
+    Corpus,
+    DenseModel,
+    EvaluationError,
+    Runner,
+    StatsConfig,
+    curated_query_set,
+    details,
+    runs_frame,
+    score_set,
     synthetic_queries,
 )
 from podsearch.retrieval.fusion import Fusion

@@ -7,7 +7,12 @@ import numpy as np
 import pytest
 
 from podsearch.metrics import (
-    evaluate_rankings, first_relevant_rank, ndcg_at_k, overlap_at_k, per_query, recall_curve,
+    evaluate_rankings,
+    first_relevant_rank,
+    ndcg_at_k,
+    overlap_at_k,
+    per_query,
+    recall_curve,
 )
 
 

@@ -39,9 +39,8 @@ def _st(folder: str):
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory) -> dict[str, tuple[str, Path]]:
     """{kind: (sentence-transformers folder, ONNX folder)} for the three tiny models."""
-    from tests import tiny_models
-
     from podsearch.onnx_encoder import export_onnx
+    from tests import tiny_models
 
     words = " ".join(QUERIES).split()
     out = {}
@@ -153,7 +152,11 @@ def test_index_records_the_export_and_the_engine_checks_its_width(exported, tmp_
 
     model_dir, onnx_dir = exported["distiluse"]
     manifest, ids, texts = build_onnx_index(tmp_path / "index", onnx_dir, int8=True)
-    assert manifest["encoders"]["finetuned"]["onnx"] == {"path": str(onnx_dir), "int8": True}
+    # Local folders are recorded relative to the index, so the index works from any directory and after a move.
+    entry = manifest["encoders"]["finetuned"]
+    assert entry["onnx"]["int8"] is True and not Path(entry["onnx"]["path"]).is_absolute()
+    assert (tmp_path / "index" / entry["onnx"]["path"]).resolve() == Path(onnx_dir).resolve()
+    assert entry["path"] is None  # models/gone does not exist: resolved by spec, as a hub id would be
     manifest["encoders"]["finetuned"].update(spec=model_dir, onnx={"path": str(exported["bert"][1]), "int8": False})
     (tmp_path / "index" / "manifest.json").write_text(json.dumps(manifest))
     with caplog.at_level(logging.WARNING, logger="podsearch.search.engine"):
@@ -217,9 +220,8 @@ def test_fallback_to_sentence_transformer_logs_why(exported, tmp_path, caplog):
 # --- the check_int8 stage ---------------------------------------------------------------------------------------------
 
 def test_check_int8_stage_compares_int8_with_fp32(exported, tmp_path, monkeypatch):
-    from tests.test_evaluate import EPISODES, load_stage, write_inputs
-
     from podsearch.embeddings import encode_texts, save_embeddings
+    from tests.test_evaluate import EPISODES, load_stage, write_inputs
 
     ids = write_inputs(tmp_path)
     params = yaml.safe_load((tmp_path / "params.yaml").read_text())

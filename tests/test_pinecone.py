@@ -9,8 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import numpy as np
 import pytest
 
-from podsearch.retrieval.index import make_index
-from podsearch.retrieval.index import VectorIndexError
+from podsearch.retrieval.index import VectorIndexError, make_index
 from podsearch.retrieval.pinecone_index import API_KEY_ENV
 
 REAL_KEY = os.environ.get(API_KEY_ENV)  # read at import, before any test replaces it with a fake key
@@ -184,7 +183,7 @@ def test_dimension_mismatch_is_a_clear_error(fake):
 
 def test_missing_api_key_is_one_line_naming_the_fix(monkeypatch):
     monkeypatch.delenv(API_KEY_ENV, raising=False)
-    with pytest.raises(SystemExit) as error:
+    with pytest.raises(VectorIndexError) as error:
         make_index("pinecone", 8, name="x")
     message = str(error.value)
     assert "\n" not in message and f"export {API_KEY_ENV}=" in message and "evaluate.index" in message

@@ -19,7 +19,6 @@ Run only these with `pytest -m e2e`; skip them with `pytest -m "not e2e"`.
 from __future__ import annotations
 
 import json
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,11 +26,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from e2e_project import Project, Result, build_project, leaf_keys, lookup, ran_stages  # noqa: E402
-from sshd import client_env, ssh_server, unavailable_reason  # noqa: E402
-from tiny_models import make_tiny_distiluse  # noqa: E402
+from tests.e2e_project import Project, Result, build_project, leaf_keys, lookup, ran_stages
+from tests.sshd import client_env, ssh_server, unavailable_reason
+from tests.tiny_models import make_tiny_distiluse
 
 pytestmark = pytest.mark.e2e
 

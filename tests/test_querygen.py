@@ -10,14 +10,13 @@ import pandas as pd
 import pytest
 import yaml
 
-import test_querygen_tiny as tiny
-from podsearch.querygen import GenerationContext, QueryGenError, generate_pairs, make_generator
-from podsearch.querygen import runner
+from podsearch.querygen import GenerationContext, QueryGenError, generate_pairs, make_generator, runner
 from podsearch.querygen.base import Candidate, judge
 from podsearch.querygen.filters import DocumentFrequencies, reject_reason, tidy
 from podsearch.querygen.hf import length_sorted_batches
 from podsearch.querygen.instruct import parse_queries
 from podsearch.querygen.pseudo import ICT, SHOW_TITLE, TITLE, split_sentences
+from tests import test_querygen_tiny as tiny
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -172,7 +171,7 @@ def test_keyword_generator_on_real_sample(prepared_df, tmp_path):
     from sentence_transformers import SentenceTransformer
 
     from podsearch.querygen.keyword import candidate_phrases, maximal_marginal_relevance
-    from tiny_models import make_tiny_distiluse
+    from tests.tiny_models import make_tiny_distiluse
 
     model_dir = make_tiny_distiluse(tmp_path / "tiny", words=" ".join(prepared_df["text"]).split()[:3000])
     vectors = SentenceTransformer(model_dir, device="cpu").encode(prepared_df["text"].tolist(),

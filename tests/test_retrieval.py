@@ -196,16 +196,17 @@ def test_saved_bm25_index_is_byte_identical_across_interpreters(tmp_path):
     import sys
 
     script = (
-        "import sys; sys.path.insert(0, %r)\n"
+        "import sys\n"
         "from podsearch.retrieval.bm25 import BM25Index\n"
         "texts = ['holiday dieting tips and tricks', 'arsenal lose to united', 'zebra yak quokka kiwi emu', 'bread']\n"
         "BM25Index([str(i) for i in range(4)], texts).save(sys.argv[1])\n"
-    ) % str(Path(__file__).resolve().parents[1])
+    )
     folders = []
     for seed in ("1", "2"):
         folder = tmp_path / seed
         env = {"PYTHONHASHSEED": seed, "PATH": "/usr/bin:/bin"}
-        subprocess.run([sys.executable, "-c", script, str(folder)], check=True, env=env, capture_output=True)
+        subprocess.run([sys.executable, "-c", script, str(folder)], check=True, env=env, capture_output=True,
+                       cwd=Path(__file__).resolve().parents[1])  # `-c` imports from the working directory
         folders.append({p.name: p.read_bytes() for p in folder.iterdir()})
     assert folders[0] == folders[1]
 

@@ -1,15 +1,10 @@
 """The scaled inputs of bench/bench_scale.py: Kaggle-shaped (they load and prepare like the sample) and seeded."""
 import re
-import sys
-from pathlib import Path
 
 import pandas as pd
 
+from bench.scale_inputs import write_scaled
 from podsearch.data import load_raw, prepare_episodes
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
-
-from scale_inputs import write_scaled  # noqa: E402
 
 SIZE = 100  # the 41-episode fixture: two whole replicas and a partial third
 

@@ -14,8 +14,8 @@ import pandas as pd
 import pytest
 
 from podsearch.embeddings import save_embeddings
-from podsearch.search import cli
 from podsearch.retrieval.fusion import Fusion
+from podsearch.search import cli
 from podsearch.search.build import IndexBuildError, build_index, make_snippet
 from podsearch.search.engine import IndexMissingError, QueryError, SearchEngine, SearchSettings
 
@@ -126,8 +126,12 @@ def test_index_stage_reuses_embed_outputs(tmp_path, monkeypatch):
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["episodes"] == len(episodes)
     # No ONNX exports (tests/test_onnx.py builds some): search would fall back to SentenceTransformer
-    assert manifest["encoders"]["finetuned"] == {"spec": "models/podcast-encoder", "dim": 64, "count": len(episodes),
-                                                 "onnx": None}
+    finetuned = manifest["encoders"]["finetuned"]
+    assert {k: finetuned[k] for k in ("spec", "dim", "count", "onnx")} == {
+        "spec": "models/podcast-encoder", "dim": 64, "count": len(episodes), "onnx": None}
+    # The trained folder is recorded relative to the index folder (None until the train stage has run)
+    if finetuned["path"] is not None:
+        assert (out / finetuned["path"]).resolve() == (ROOT / "models/podcast-encoder").resolve()
     assert manifest["encoders"]["base"]["dim"] == 32 and manifest["encoders"]["use"]["spec"] == "use"
     assert manifest["encoders"]["base"]["spec"].startswith("package:")
     # The fused systems come from params.yaml's `fusion` section, the default is `shipped`

@@ -2,17 +2,15 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from podsearch.split import SplitConfig, SplitError, split_pairs, split_sizes
 
-from podsearch.split import SplitConfig, SplitError, split_pairs, split_sizes  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _pairs(n_episodes: int, per_episode: int = 3) -> pd.DataFrame:

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import signal
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -11,12 +10,8 @@ import pandas as pd
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from podsearch.data import PREPARED_COLUMNS  # noqa: E402
-from podsearch.training import (  # noqa: E402
+from podsearch.data import PREPARED_COLUMNS
+from podsearch.training import (
     TrainConfig,
     TrainDataError,
     add_negatives,
@@ -26,7 +21,9 @@ from podsearch.training import (  # noqa: E402
     round_robin_subsample,
     train_encoder,
 )
-from tiny_models import make_tiny_distiluse  # noqa: E402
+from tests.tiny_models import make_tiny_distiluse
+
+ROOT = Path(__file__).resolve().parents[1]
 
 TOPICS = ["jazz history", "football tactics", "true crime", "startup money", "space science", "cooking pasta",
           "film reviews", "kids stories", "world news", "health sleep", "video games", "travel japan"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from podsearch.models import pick_device, resolve_model
+from podsearch.models import ModelError, pick_device, resolve_model
 
 
 def device_and_dtype(requested: str = "auto"):
@@ -24,8 +24,8 @@ def load_pretrained(loader: Callable[..., Any], spec: str, what: str, **kwargs) 
     try:
         return loader.from_pretrained(source, **kwargs)
     except (OSError, ValueError) as exc:
-        raise SystemExit(
-            f"querygen: cannot load the {what} '{spec}' (resolved to '{source}'): {str(exc).rstrip('.')}. A hub id needs internet "
+        raise ModelError(
+            f"cannot load the {what} '{spec}' (resolved to '{source}'): {str(exc).rstrip('.')}. A hub id needs internet "
             f"access (or a filled Hugging Face cache); offline, set querygen.<method>.model to a local folder or "
             f"to package:NAME of an installed model package."
         ) from None

@@ -27,6 +27,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
+from podsearch.errors import PodsearchError
 from podsearch.querygen.base import EPISODE_COLUMNS, KEPT, SURPLUS, Candidate, QueryGenerator, judge, reason_counts
 from podsearch.querygen.filters import DocumentFrequencies, tidy
 
@@ -47,7 +48,7 @@ _SHARD_SCHEMA = pa.schema(
 )
 
 
-class QueryGenError(ValueError):
+class QueryGenError(PodsearchError, ValueError):
     """Bad input or an inconsistent generator result, phrased for the person who has to fix it."""
 
 

@@ -9,12 +9,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from podsearch.errors import PodsearchError
 from podsearch.retrieval.ranking import order_candidates
 
 FUSION_METHODS = ("rrf", "score")
 
 
-class FusionError(ValueError):
+class FusionError(PodsearchError, ValueError):
     """A fused system defined wrongly in params.yaml; the stages print it as one line."""
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 
+from podsearch.errors import PodsearchError
 from podsearch.retrieval.ranking import order_candidates
 
 INDEX_KINDS = ("exact", "hnsw", "pinecone")
@@ -22,7 +23,7 @@ _IDS = "ids.txt"
 TIE_MARGIN = 8
 
 
-class VectorIndexError(ValueError):
+class VectorIndexError(PodsearchError, ValueError):
     """Bad use of an index (wrong dimension, duplicate ids, ...); stages turn it into a one-line error."""
 
 

@@ -61,7 +61,7 @@ class PineconeIndex(VectorIndex):
         super().__init__(dim)
         api_key = os.environ.get(API_KEY_ENV, "").strip()
         if not api_key:
-            raise SystemExit(MISSING_KEY)
+            raise VectorIndexError(MISSING_KEY)
         self.name, self.namespace, self.batch_size = name, namespace, int(batch_size)
         self.reset, self.ready_timeout_s = reset, float(ready_timeout_s)
         self._cleared = False

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from podsearch.errors import PodsearchError
 from podsearch.retrieval.bm25 import BM25Index
 from podsearch.retrieval.fusion import Fusion
 from podsearch.retrieval.index import make_index
@@ -26,7 +28,7 @@ log = logging.getLogger(__name__)
 META_COLUMNS = ("episode_id", "title", "show_title", "language", "pub_date", "audio", "snippet")
 
 
-class IndexBuildError(ValueError):
+class IndexBuildError(PodsearchError, ValueError):
     """Inputs that cannot make a consistent index; the stage prints it as one line."""
 
 
@@ -43,6 +45,14 @@ def display_metadata(episodes: pd.DataFrame, snippet_chars: int) -> pd.DataFrame
     meta = episodes[["episode_id", "title", "show_title", "language", "pub_date", "audio"]].astype(str).copy()
     meta["snippet"] = [make_snippet(d, snippet_chars) for d in episodes["description"].astype(str)]
     return meta.reset_index(drop=True)
+
+
+def _relative(spec: str, out_dir: Path) -> str | None:
+    """A local model folder as a path relative to the index folder (the engine resolves it from there, wherever it
+    runs); None for a hub id or package:NAME, which the engine resolves by spec."""
+    if spec.startswith("package:") or not Path(spec).exists():
+        return None
+    return os.path.relpath(Path(spec).resolve(), Path(out_dir).resolve())
 
 
 def build_index(
@@ -97,8 +107,10 @@ def build_index(
         index = make_index(kind, matrix.shape[1], **(index_options or {}))
         index.add(episode_ids, matrix)
         index.save(out_dir / VECTORS / name)
-        encoders[name] = {"spec": encoder_specs[name], "dim": int(matrix.shape[1]), "count": len(index),
-                          "onnx": (onnx or {}).get(name)}
+        spec = encoder_specs[name]
+        export = (onnx or {}).get(name)
+        encoders[name] = {"spec": spec, "path": _relative(spec, out_dir), "dim": int(matrix.shape[1]),
+                          "count": len(index), "onnx": export and dict(export, path=_relative(export["path"], out_dir))}
         log.info("%s: %d vectors of dim %d -> %s", name, len(index), matrix.shape[1], out_dir / VECTORS / name)
 
     BM25Index(episode_ids, episodes["text"].astype(str).tolist()).save(out_dir / BM25)

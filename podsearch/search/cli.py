@@ -7,7 +7,8 @@ import sys
 import time
 from typing import Any
 
-from podsearch.search.engine import Hit, SearchEngine, SearchError, clean_query, load_settings, parse_k
+from podsearch.errors import exit_on_error
+from podsearch.search.engine import Hit, SearchEngine, clean_query, load_settings, parse_k
 
 SNIPPET_WIDTH = 110
 
@@ -46,8 +47,8 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None, encoders: dict[str, Any] | None = None) -> int:
     args = parse_args(argv)
-    settings = load_settings()
-    try:
+    with exit_on_error("search"):
+        settings = load_settings()
         # Validate before loading anything, so a typo fails instantly.
         query, k = clean_query(args.query, settings), parse_k(args.k, settings)
         started = time.perf_counter()
@@ -57,8 +58,6 @@ def main(argv=None, encoders: dict[str, Any] | None = None) -> int:
         loaded = time.perf_counter()
         hits = engine.search(query, k=k, system=system)
         done = time.perf_counter()
-    except SearchError as exc:
-        raise SystemExit(f"search: {exc}") from None
     if args.timing:
         print(f"start-up {loaded - started:.2f} s (index + {system} encoders), query {1000 * (done - loaded):.1f} ms",
               file=sys.stderr)

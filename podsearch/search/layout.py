@@ -7,4 +7,4 @@ META = "meta.parquet"
 VECTORS = "vectors"
 BM25 = "bm25"
 BM25_SYSTEM = "bm25"
-FORMAT_VERSION = 3  # 3: encoders name their ONNX export
+FORMAT_VERSION = 4  # 3: encoders name their ONNX export; 4: local model paths relative to the index folder

@@ -13,8 +13,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from podsearch.errors import exit_on_error
 from podsearch.search.engine import (
-    ModelUnavailableError, QueryError, SearchEngine, SearchError, load_settings, parse_k,
+    ModelUnavailableError,
+    SearchEngine,
+    SearchError,
+    load_settings,
+    parse_k,
 )
 from podsearch.search.page import render_page
 
@@ -91,11 +96,9 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     import uvicorn
 
-    try:
+    with exit_on_error("search web"):
         engine = SearchEngine(args.index, settings=load_settings())
         engine.warm_up()  # load the default system's encoders now so the first visitor does not wait for them
-    except SearchError as exc:
-        raise SystemExit(f"search web: {exc}") from None
     uvicorn.run(create_app(engine), host=args.host, port=args.port, log_level="info")
 
 
