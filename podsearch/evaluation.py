@@ -20,6 +20,7 @@ import pandas as pd
 from podsearch.curated import CuratedQuery, load_judgments, load_queries, relevant_sets
 from podsearch.data import load_prepared
 from podsearch.embeddings import encode_texts, rows_for
+from podsearch.encoders import Encoder
 from podsearch.errors import PodsearchError, require
 from podsearch.metrics import first_relevant_rank, overlap_at_k, per_query, recall_curve
 from podsearch.retrieval.bm25 import BM25Index
@@ -75,7 +76,7 @@ class DenseModel:
 
     ids: list[str]
     matrix: np.ndarray
-    encoder: object
+    encoder: Encoder
 
 
 @dataclass

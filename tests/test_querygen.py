@@ -10,10 +10,10 @@ import pandas as pd
 import pytest
 import yaml
 
+from podsearch.embeddings import length_sorted_batches
 from podsearch.querygen import GenerationContext, QueryGenError, generate_pairs, make_generator, runner
 from podsearch.querygen.base import Candidate, judge
 from podsearch.querygen.filters import DocumentFrequencies, reject_reason, tidy
-from podsearch.querygen.hf import length_sorted_batches
 from podsearch.querygen.instruct import parse_queries
 from podsearch.querygen.pseudo import ICT, SHOW_TITLE, TITLE, split_sentences
 from tests import test_querygen_tiny as tiny

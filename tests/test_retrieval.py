@@ -6,7 +6,7 @@ import pytest
 
 from podsearch.retrieval.bm25 import BM25Index
 from podsearch.retrieval.fusion import Fusion, FusionError, load_fusions
-from podsearch.retrieval.index import VectorIndex, VectorIndexError, make_index
+from podsearch.retrieval.index import VectorIndexError, load_index, make_index
 from podsearch.retrieval.ranking import id_ranks, order_candidates, top_k
 
 
@@ -56,7 +56,7 @@ def test_save_load_round_trip(tmp_path, kind):
     index = make_index(kind, 8, m=8, ef_search=40)
     index.add(ids, docs)
     index.save(tmp_path / "idx")
-    loaded = VectorIndex.load(tmp_path / "idx")
+    loaded = load_index(tmp_path / "idx")
     assert type(loaded) is type(index) and loaded.ids == ids
     assert loaded.search(docs[:5], 3)[1] == index.search(docs[:5], 3)[1]
     if kind == "hnsw":
@@ -78,7 +78,7 @@ def test_index_edges_and_errors(tmp_path):
     with pytest.raises(VectorIndexError, match="unknown index kind"):
         make_index("annoy", 4)
     with pytest.raises(VectorIndexError, match="not a saved vector index"):
-        VectorIndex.load(tmp_path)
+        load_index(tmp_path)
 
 
 CORPUS = {

@@ -2,7 +2,7 @@
 length-sorted batching."""
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 from podsearch.models import ModelError, pick_device, resolve_model
@@ -31,11 +31,3 @@ def load_pretrained(loader: Callable[..., Any], spec: str, what: str, **kwargs) 
         ) from None
 
 
-def length_sorted_batches(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
-    """Row indices grouped into batches of similar length, longest first.
-
-    Padding to the longest row in a batch is wasted compute; sorting makes neighbours alike. Longest first means a
-    batch too big for memory fails at once rather than at the end. The last batch may be short, never dropped.
-    """
-    order = sorted(range(len(lengths)), key=lambda i: (-lengths[i], i))
-    return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]

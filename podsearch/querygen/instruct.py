@@ -9,8 +9,9 @@ import re
 
 import pandas as pd
 
+from podsearch.embeddings import length_sorted_batches
 from podsearch.querygen.base import Candidate, Progress, QueryGenerator
-from podsearch.querygen.hf import device_and_dtype, length_sorted_batches, load_pretrained
+from podsearch.querygen.hf import device_and_dtype, load_pretrained
 
 GENERATOR = "instruct"
 

@@ -12,8 +12,8 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from podsearch.retrieval.index import VectorIndex, VectorIndexError, as_matrix
 from podsearch.retrieval.ranking import order_candidates
+from podsearch.retrieval.vector_index import VectorIndex, VectorIndexError, as_matrix
 
 API_KEY_ENV = "PINECONE_API_KEY"
 MISSING_KEY = (

@@ -8,17 +8,9 @@ import time
 from typing import Any
 
 from podsearch.errors import exit_on_error
-from podsearch.search.engine import Hit, SearchEngine, clean_query, load_settings, parse_k
+from podsearch.search.engine import Hit, SearchEngine, clean_query, load_settings, one_line, parse_k
 
 SNIPPET_WIDTH = 110
-
-
-def one_line(text: str, width: int | None = None) -> str:
-    """Metadata comes from RSS feeds: drop control characters so a title cannot move the cursor or recolour output."""
-    text = " ".join("".join(ch if ch.isprintable() else " " for ch in str(text)).split())
-    if width and len(text) > width:
-        text = text[: width - 1].rstrip() + "…"
-    return text
 
 
 def format_hits(hits: list[Hit]) -> str:

@@ -15,10 +15,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pyarrow.parquet
 
-from podsearch.encoders import USE_SPEC
+from podsearch.embeddings import normalize
+from podsearch.encoders import USE_SPEC, Encoder
 from podsearch.errors import PodsearchError
 from podsearch.retrieval.fusion import Fusion
-from podsearch.retrieval.index import VectorIndex
+from podsearch.retrieval.index import load_index
 from podsearch.search.layout import BM25, BM25_SYSTEM, FORMAT_VERSION, MANIFEST, META, VECTORS
 
 if TYPE_CHECKING:
@@ -145,11 +146,19 @@ def parse_k(value: Any, settings: SearchSettings) -> int:
     return k
 
 
+def one_line(text: Any, width: int | None = None) -> str:
+    """Text on one line: control characters (NUL, escapes; RSS metadata has them) become spaces, so a title cannot
+    move the cursor or recolour a terminal, whitespace collapses, and past `width` it is cut with an ellipsis."""
+    text = " ".join("".join(ch if ch.isprintable() else " " for ch in str(text)).split())
+    if width and len(text) > width:
+        text = text[: width - 1].rstrip() + "…"
+    return text
+
+
 def clean_query(query: Any, settings: SearchSettings) -> str:
     if not isinstance(query, str):
         raise QueryError("the query must be text")
-    # Control characters (NUL, escapes) never help matching and can garble a terminal; whitespace collapses.
-    query = " ".join("".join(ch if ch.isprintable() else " " for ch in query).split())
+    query = one_line(query)  # control characters never help matching
     if not query:
         raise QueryError("the query is empty; type a few words describing the episode you want")
     if len(query) > settings.max_query_chars:
@@ -161,7 +170,7 @@ class SearchEngine:
     def __init__(
         self,
         index_dir: str | Path = "data/index",
-        encoders: dict[str, Any] | None = None,
+        encoders: dict[str, Encoder] | None = None,
         settings: SearchSettings | None = None,
     ):
         self.index_dir = Path(index_dir)
@@ -174,7 +183,7 @@ class SearchEngine:
             raise IndexMissingError(f"the index at {self.index_dir} was built by another version of podsearch "
                                     "(format {}); run `dvc repro` again".format(self.manifest.get("format_version")))
         try:
-            self.vectors = {name: VectorIndex.load(self.index_dir / VECTORS / name) for name in self.manifest["encoders"]}
+            self.vectors = {name: load_index(self.index_dir / VECTORS / name) for name in self.manifest["encoders"]}
             if not (self.index_dir / BM25).is_dir():
                 raise OSError(f"no {BM25}/ folder")
             # pyarrow rather than pandas: importing pandas alone costs ~0.25 s of a search command
@@ -185,7 +194,7 @@ class SearchEngine:
                 f"search index at {self.index_dir} is incomplete ({exc}); run `dvc repro` again") from None
         # Row lookup by id as plain dicts: building a Hit must not cost a pandas .loc per result.
         self.meta = {row["episode_id"]: row for row in meta}
-        self._encoders: dict[str, Any] = dict(encoders or {})
+        self._encoders: dict[str, Encoder] = dict(encoders or {})
         self._bm25: BM25Index | None = None
         self._lock = threading.Lock()
 
@@ -210,7 +219,7 @@ class SearchEngine:
         parts = self.fusions[system].parts if system in self.fusions else [system]
         return [p for p in parts if p in self.vectors]
 
-    def encoder(self, name: str):
+    def encoder(self, name: str) -> Encoder:
         with self._lock:  # web requests run in threads; load each encoder once
             if name not in self._encoders:
                 entry = self.manifest["encoders"][name]
@@ -226,8 +235,7 @@ class SearchEngine:
             self.encoder(name)
 
     def encode(self, query: str, encoder: str) -> np.ndarray:
-        vector = np.asarray(self.encoder(encoder).encode([query]), dtype=np.float32).reshape(1, -1)
-        return vector / max(float(np.linalg.norm(vector)), 1e-12)
+        return normalize(np.asarray(self.encoder(encoder).encode([query]), dtype=np.float32).reshape(1, -1))
 
     def search(self, query: Any, k: Any = None, system: str | None = None) -> list[Hit]:
         query = clean_query(query, self.settings)
