@@ -9,6 +9,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from podsearch.cleaning import html_to_text, join_sentences
+from podsearch.config import from_section
 from podsearch.errors import PodsearchError
 
 log = logging.getLogger(__name__)
@@ -23,6 +24,19 @@ PREPARED_COLUMNS = (
     "episode_id", "text", "title", "description", "show_id", "show_title", "show_description",
     "language", "pub_date", "audio",
 )
+
+
+@dataclass(frozen=True)
+class PrepareConfig:
+    """params.yaml `prepare`."""
+
+    seed: int = 42
+    max_episodes: int | None = None
+    languages: list[str] | None = None
+
+    @classmethod
+    def from_params(cls, params) -> "PrepareConfig":
+        return from_section(cls, params, "prepare")
 
 
 class DataError(PodsearchError, ValueError):

@@ -4,8 +4,10 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
+from podsearch.config import from_section
 from podsearch.errors import PodsearchError
 
 log = logging.getLogger(__name__)
@@ -16,6 +18,18 @@ KAGGLE_FIX = (
     "(from kaggle.com > Settings > API > Create New Token) in ~/.kaggle/ (or $KAGGLE_CONFIG_DIR), "
     "or set data.source: sample in params.yaml to use the embedded sample"
 )
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """params.yaml `data`."""
+
+    source: str = "sample"          # sample | kaggle
+    kaggle_dataset: str = "listennotes/all-podcast-episodes-published-in-december-2017"
+
+    @classmethod
+    def from_params(cls, params) -> "DataConfig":
+        return from_section(cls, params, "data")
 
 
 class DownloadError(PodsearchError, RuntimeError):

@@ -13,10 +13,12 @@ import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from podsearch.config import from_section
 from podsearch.curated import CuratedQuery, load_judgments, load_queries, relevant_sets
 from podsearch.data import load_prepared
 from podsearch.embeddings import encode_texts, rows_for
@@ -134,6 +136,36 @@ def curated_splits(curated: QuerySet) -> dict[str, list[bool]]:
             for split in ("dev", "test")}
 
 
+@dataclass(frozen=True)
+class EvaluateConfig:
+    """params.yaml `evaluate`."""
+
+    index: str = "exact"          # exact | hnsw | pinecone
+    hnsw_m: int = 32
+    hnsw_ef_search: int = 128
+    depth: int = 100
+    batch_size: int = 64
+    seed: int = 42
+    resamples: int = 10000
+    pinecone_index: str = "podcast-search-eval"
+    pinecone_cloud: str = "aws"
+    pinecone_region: str = "us-east-1"
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any]) -> "EvaluateConfig":
+        return from_section(cls, params, "evaluate")
+
+    def runner(self, fusions: dict[str, Fusion]) -> "Runner":
+        options = {} if self.index == "exact" else {
+            "m": self.hnsw_m, "ef_search": self.hnsw_ef_search,
+            "name": self.pinecone_index, "cloud": self.pinecone_cloud, "region": self.pinecone_region}
+        return Runner(index_kind=self.index, index_options=options, depth=self.depth, batch_size=self.batch_size,
+                      fusions=fusions)
+
+    def stats(self) -> "StatsConfig":
+        return StatsConfig(seed=self.seed, n_resamples=self.resamples)
+
+
 @dataclass
 class EvalData:
     """What evaluate and check_int8 search: the prepared episodes and both query sets, each with the corpus it is
@@ -147,6 +179,17 @@ class EvalData:
     def scopes(self) -> list[tuple[QuerySet, Corpus, dict[str, list[bool]]]]:
         return [(self.synthetic, self.corpora["synthetic"], {"synthetic": [True] * len(self.synthetic)}),
                 (self.curated, self.corpora["curated"], curated_splits(self.curated))]
+
+
+EVAL_INPUTS = (("prepared", "data/prepared/episodes.parquet"), ("test", "data/splits/test.parquet"),
+               ("queries", "data/curated/queries.yaml"), ("judgments", "data/curated/judgments.tsv"),
+               ("embeddings", "data/embeddings"))
+
+
+def add_input_arguments(parser) -> None:
+    """The files evaluate and check_int8 both read, as --options defaulting to the pipeline's paths."""
+    for name, default in EVAL_INPUTS:
+        parser.add_argument(f"--{name}", default=default)
 
 
 def load_eval_data(prepared: str, test: str, queries: str, judgments: str) -> EvalData:

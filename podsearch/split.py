@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from podsearch.config import from_section
 from podsearch.errors import PodsearchError
 
 SPLITS = ("train", "eval", "test")
@@ -32,12 +33,7 @@ class SplitConfig:
 
     @classmethod
     def from_params(cls, params: dict) -> "SplitConfig":
-        return cls(
-            seed=int(params["seed"]),
-            test_fraction=float(params["test_fraction"]),
-            eval_fraction=float(params["eval_fraction"]),
-            min_eval_episodes=int(params["min_eval_episodes"]),
-        )
+        return from_section(cls, params, "split")
 
 
 def validate_pairs(pairs: pd.DataFrame, source: str = "pairs") -> None:

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from podsearch.config import from_section
 from podsearch.errors import PodsearchError
 
 log = logging.getLogger(__name__)
@@ -45,20 +46,7 @@ class TrainConfig:
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> "TrainConfig":
-        known = {f for f in cls.__dataclass_fields__}
-        unknown = sorted(set(params) - known)
-        if unknown:
-            raise TrainDataError(f"params.yaml train: unknown key(s) {unknown}; known: {sorted(known)}")
-        # YAML 1.1 reads `5e-5` (no dot), as `dvc exp run -S train.learning_rate=5e-5` writes it, as a string.
-        casts = {"float": float, "int": int}
-        values = {}
-        for key, value in params.items():
-            cast = casts.get(str(cls.__dataclass_fields__[key].type).split(" |")[0])
-            try:
-                values[key] = cast(value) if cast and value is not None else value
-            except (TypeError, ValueError):
-                raise TrainDataError(f"params.yaml train.{key}: {value!r} is not a number") from None
-        return cls(**values)
+        return from_section(cls, params, "train")
 
 
 # --------------------------------------------------------------------------------------------------- data

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from podsearch.embeddings import load_embeddings
 from podsearch.errors import exit_on_error
-from podsearch.evaluation import HEADLINE, DenseModel, Runner, details, load_eval_data
+from podsearch.evaluation import HEADLINE, DenseModel, Runner, add_input_arguments, details, load_eval_data
 from podsearch.onnx_encoder import META, OnnxEncoder
 from podsearch.params import load_params, setup_logging, write_json
 
@@ -22,11 +22,7 @@ MODELS = ("base", "finetuned")
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--prepared", default="data/prepared/episodes.parquet")
-    parser.add_argument("--test", default="data/splits/test.parquet")
-    parser.add_argument("--queries", default="data/curated/queries.yaml")
-    parser.add_argument("--judgments", default="data/curated/judgments.tsv")
-    parser.add_argument("--embeddings", default="data/embeddings")
+    add_input_arguments(parser)
     parser.add_argument("--onnx-dir", default="models/onnx", help="holds one export folder per model")
     parser.add_argument("--out", default="stats/onnx.json")
     args = parser.parse_args(argv)

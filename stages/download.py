@@ -1,7 +1,7 @@
 """Stage download: raw podcasts.csv and episodes.csv, from the embedded sample or Kaggle (params: data.*)."""
 import argparse
 
-from podsearch.download import DownloadError, copy_sample, download_kaggle
+from podsearch.download import DataConfig, DownloadError, copy_sample, download_kaggle
 from podsearch.errors import exit_on_error
 from podsearch.params import load_params, setup_logging
 
@@ -13,14 +13,14 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     log = setup_logging("download")
     with exit_on_error("download"):
-        params = load_params("data")
-        if params["source"] == "sample":
+        config = DataConfig.from_params(load_params("data"))
+        if config.source == "sample":
             files = copy_sample(args.sample, args.out)
-        elif params["source"] == "kaggle":
-            files = download_kaggle(params["kaggle_dataset"], args.out)
+        elif config.source == "kaggle":
+            files = download_kaggle(config.kaggle_dataset, args.out)
         else:
-            raise DownloadError(f"params.yaml: data.source is '{params['source']}'; expected 'sample' or 'kaggle'")
-    log.info("raw data (%s) written: %s", params["source"], ", ".join(map(str, files)))
+            raise DownloadError(f"params.yaml: data.source is '{config.source}'; expected 'sample' or 'kaggle'")
+    log.info("raw data (%s) written: %s", config.source, ", ".join(map(str, files)))
 
 
 if __name__ == "__main__":

@@ -16,8 +16,8 @@ from podsearch.errors import exit_on_error
 from podsearch.evaluation import (
     DENSE_SYSTEMS,
     DenseModel,
-    Runner,
-    StatsConfig,
+    EvaluateConfig,
+    add_input_arguments,
     evaluate,
     load_eval_data,
     needed_systems,
@@ -27,20 +27,9 @@ from podsearch.params import load_params, setup_logging, write_json
 from podsearch.retrieval.fusion import load_fusions
 
 
-def index_options(params: dict) -> dict:
-    return {
-        "m": params["hnsw_m"], "ef_search": params["hnsw_ef_search"],
-        "name": params["pinecone_index"], "cloud": params["pinecone_cloud"], "region": params["pinecone_region"],
-    } if params["index"] != "exact" else {}
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--prepared", default="data/prepared/episodes.parquet")
-    parser.add_argument("--test", default="data/splits/test.parquet")
-    parser.add_argument("--queries", default="data/curated/queries.yaml")
-    parser.add_argument("--judgments", default="data/curated/judgments.tsv")
-    parser.add_argument("--embeddings", default="data/embeddings")
+    add_input_arguments(parser)
     parser.add_argument("--finetuned", default=FINETUNED_DIR)
     parser.add_argument("--systems", default=None, help="comma list (default: every single and fused system)")
     parser.add_argument("--metrics", default="metrics/eval.json")
@@ -51,7 +40,7 @@ def main(argv=None):
     log = setup_logging("evaluate")
 
     with exit_on_error("evaluate"):
-        params = load_params("evaluate")
+        config = EvaluateConfig.from_params(load_params("evaluate"))
         fusions = load_fusions(load_params("fusion"))
         systems = system_order(fusions) if args.systems is None else [
             s.strip() for s in args.systems.split(",") if s.strip()]
@@ -63,10 +52,7 @@ def main(argv=None):
         for name in dense:
             ids, matrix = load_embeddings(Path(args.embeddings) / f"{name}.npy", expected_ids=data.episode_ids)
             models[name] = DenseModel(ids, matrix, load_encoder(name, encoder_spec(name, base_model, args.finetuned)))
-        runner = Runner(index_kind=params["index"], index_options=index_options(params), depth=int(params["depth"]),
-                        batch_size=int(params["batch_size"]), fusions=fusions)
-        result = evaluate(data, runner, systems, models,
-                          StatsConfig(seed=int(params["seed"]), n_resamples=int(params["resamples"])))
+        result = evaluate(data, config.runner(fusions), systems, models, config.stats())
 
     for name, frame in result.runs.items():
         path = Path(args.runs) / f"{name}.parquet"
@@ -78,7 +64,7 @@ def main(argv=None):
         path.parent.mkdir(parents=True, exist_ok=True)
         curves.to_csv(path, index=False)
     write_json(result.metrics, args.metrics)
-    write_json({"index": params["index"], "sizes": result.sizes, "systems": result.details,
+    write_json({"index": config.index, "sizes": result.sizes, "systems": result.details,
                 "fusion": {name: fusion.to_dict() for name, fusion in fusions.items()}}, args.stats)
     for set_name, per_system in result.metrics.items():
         for system in systems:

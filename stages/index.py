@@ -16,7 +16,7 @@ from podsearch.encoders import FINETUNED_DIR, encoder_spec
 from podsearch.errors import exit_on_error
 from podsearch.params import load_params, setup_logging
 from podsearch.retrieval.fusion import load_fusions
-from podsearch.search.build import build_index
+from podsearch.search.build import IndexConfig, build_index
 
 ENCODERS = ("base", "finetuned", "use")
 ONNX_ENCODERS = ("base", "finetuned")  # use is numpy already
@@ -57,7 +57,7 @@ def main(argv=None) -> None:
                     args.finetuned_model)
     onnx = onnx_exports(args.onnx_dir, args.onnx_stats, log)
     with exit_on_error("index"):
-        params = load_params("index")
+        config = IndexConfig.from_params(load_params("index"))
         base_model = load_params("train")["base_model"]  # the model embed_base encoded with
         fusions = load_fusions(load_params("fusion"))
         episodes = load_prepared(args.prepared)
@@ -66,13 +66,11 @@ def main(argv=None) -> None:
             name: load_embeddings(Path(args.embeddings_dir) / f"{name}.npy", expected_ids=expected)
             for name in ENCODERS
         }
-        hnsw_options = {"m": params["hnsw_m"], "ef_construction": params["hnsw_ef_construction"],
-                        "ef_search": params["hnsw_ef_search"]}
         manifest = build_index(
             args.out, episodes, embeddings,
             encoder_specs={name: encoder_spec(name, base_model, args.finetuned_model) for name in ENCODERS},
-            fusions=fusions, kind=params["kind"], snippet_chars=int(params["snippet_chars"]), onnx=onnx,
-            index_options=hnsw_options if params["kind"] == "hnsw" else None,
+            fusions=fusions, kind=config.kind, snippet_chars=config.snippet_chars, onnx=onnx,
+            index_options=config.index_options(),
         )
     log.info("indexed %d episodes for systems %s in %s", manifest["episodes"], ", ".join(manifest["systems"]), args.out)
 

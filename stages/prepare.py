@@ -3,7 +3,7 @@
 import argparse
 from pathlib import Path
 
-from podsearch.data import load_raw, prepare_episodes, save_prepared
+from podsearch.data import PrepareConfig, load_raw, prepare_episodes, save_prepared
 from podsearch.errors import exit_on_error
 from podsearch.params import load_params, setup_logging, write_json
 
@@ -16,14 +16,14 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     log = setup_logging("prepare")
     with exit_on_error("prepare"):
-        params = load_params("prepare")
+        config = PrepareConfig.from_params(load_params("prepare"))
         podcasts, episodes = load_raw(Path(args.raw) / "podcasts.csv", Path(args.raw) / "episodes.csv")
         frame, report = prepare_episodes(
             podcasts,
             episodes,
-            seed=params["seed"],
-            max_episodes=params.get("max_episodes"),
-            languages=params.get("languages") or None,
+            seed=config.seed,
+            max_episodes=config.max_episodes,
+            languages=config.languages or None,
         )
     save_prepared(frame, args.out)
     write_json(report.as_stats(), args.stats)

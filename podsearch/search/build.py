@@ -12,11 +12,13 @@ import json
 import logging
 import os
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from podsearch.config import from_section
 from podsearch.errors import PodsearchError
 from podsearch.retrieval.bm25 import BM25Index
 from podsearch.retrieval.fusion import Fusion
@@ -45,6 +47,26 @@ def display_metadata(episodes: pd.DataFrame, snippet_chars: int) -> pd.DataFrame
     meta = episodes[["episode_id", "title", "show_title", "language", "pub_date", "audio"]].astype(str).copy()
     meta["snippet"] = [make_snippet(d, snippet_chars) for d in episodes["description"].astype(str)]
     return meta.reset_index(drop=True)
+
+
+@dataclass(frozen=True)
+class IndexConfig:
+    """params.yaml `index`."""
+
+    kind: str = "exact"            # exact | hnsw
+    hnsw_m: int = 32
+    hnsw_ef_construction: int = 80
+    hnsw_ef_search: int = 256
+    snippet_chars: int = 200
+
+    @classmethod
+    def from_params(cls, params) -> "IndexConfig":
+        return from_section(cls, params, "index")
+
+    def index_options(self) -> dict | None:
+        if self.kind != "hnsw":
+            return None
+        return {"m": self.hnsw_m, "ef_construction": self.hnsw_ef_construction, "ef_search": self.hnsw_ef_search}
 
 
 def _relative(spec: str, out_dir: Path) -> str | None:

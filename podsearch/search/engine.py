@@ -8,13 +8,14 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow.parquet
 
+from podsearch.config import from_section
 from podsearch.embeddings import normalize
 from podsearch.encoders import USE_SPEC, Encoder
 from podsearch.errors import PodsearchError
@@ -55,8 +56,8 @@ class SearchSettings:
 
     @classmethod
     def from_params(cls, params: dict[str, Any] | None) -> "SearchSettings":
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: int(v) for k, v in (params or {}).items() if k in known})
+        # Not strict: `search` also runs outside the repository, against whatever params.yaml is there.
+        return from_section(cls, params, "search", strict=False)
 
 
 def load_settings(params_file: str | Path = "params.yaml") -> SearchSettings:
