@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def run(args: list[str], cwd: Path) -> None:
     print("$", " ".join(args), flush=True)
-    # Stage commands say `python stages/...`: the interpreter running this script must be first on PATH.
+    # Stage commands say `python -m stages.<name>`: the interpreter running this script must be first on PATH.
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
     subprocess.run(args, cwd=cwd, check=True, env=env)
 

@@ -177,11 +177,20 @@ def plot_inbatch(train: dict, path: Path) -> Path:
     return _save(fig, path)
 
 
+SCALE_SETUP = ("inputs", "vectors")  # the bench building its inputs, not pipeline work
+
+
 def plot_scale(table: pd.DataFrame, path: Path) -> Path:
-    """Cost against corpus size, log-log, one line per step (bench/bench_scale.py's CSV: step, episodes, seconds)."""
-    fig, ax = _figure("Cost against corpus size (bench/bench_scale.py)", "episodes", "wall time (s)")
-    for step, rows in table.groupby("step", sort=True):
-        ax.plot(rows["episodes"], rows["seconds"], marker="o", label=step)
+    """Wall time against input episodes, log-log, one line per pipeline step (bench/bench_scale.py's CSV: one row
+    per size, `<step>_s` seconds and `<step>_mb` peak memory columns)."""
+    steps = [c[:-2] for c in table.columns if c.endswith("_s") and c[:-2] not in SCALE_SETUP]
+    if "episodes" not in table.columns or not steps:
+        raise ReportError("scale table: expected an `episodes` column and `<step>_s` columns (bench/bench_scale.py)")
+    table = table.sort_values("episodes")
+    fig, ax = _figure("Wall time against input size (bench/bench_scale.py)", "input episodes", "wall time (s)")
+    for step in steps:
+        rows = table[table[f"{step}_s"].notna()]
+        ax.plot(rows["episodes"], rows[f"{step}_s"], marker="o", label=step)
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.legend(loc="upper left", fontsize=9)

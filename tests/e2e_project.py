@@ -47,7 +47,6 @@ RELEVANT = {
 
 # The tiny configuration, applied to a copy of the real params.yaml (every other key keeps its real value).
 TINY_PARAMS = {
-    ("querygen", "mix"): {"pseudo": 3, "keyword": 0, "doc2query": 0, "instruct": 0},
     ("split", "test_fraction"): 0.4,  # > 30 test episodes, so Recall@30 can move
     ("split", "eval_fraction"): 0.15,
     ("split", "min_eval_episodes"): 3,
@@ -96,7 +95,7 @@ class Project:
         bin_dir = str(Path(sys.executable).parent)
         env = {k: v for k, v in os.environ.items() if not k.startswith(("DVC_", "GIT_", "PODSEARCH_"))}
         env.update(
-            PATH=bin_dir + os.pathsep + env.get("PATH", ""),  # stage cmds say `python stages/...`
+            PATH=bin_dir + os.pathsep + env.get("PATH", ""),  # stage cmds say `python -m stages.<name>`
             HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", TOKENIZERS_PARALLELISM="false",
             DVC_NO_ANALYTICS="1", PYTHONDONTWRITEBYTECODE="1",
             GIT_AUTHOR_NAME="e2e", GIT_AUTHOR_EMAIL="e2e@example.invalid",
@@ -157,8 +156,10 @@ def lookup(params: dict, dotted: str) -> tuple[bool, Any]:
 def build_project(root: Path, base_model: str) -> Project:
     """Copy the pipeline into `root` (created), tiny params with `base_model`, then git init + dvc init."""
     root.mkdir(parents=True)
-    for name in ("dvc.yaml", "params.yaml", ".dvcignore"):
+    for name in ("dvc.yaml", "params.yaml", ".dvcignore", "README.md"):  # report fills README.md's block
         shutil.copyfile(ROOT / name, root / name)
+    (root / "bench" / "results").mkdir(parents=True)  # the report draws the scale bench's table when present
+    shutil.copyfile(ROOT / "bench" / "results" / "scale.csv", root / "bench" / "results" / "scale.csv")
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
     for name in ("stages", "podsearch"):
         shutil.copytree(ROOT / name, root / name, ignore=ignore)
