@@ -1,13 +1,16 @@
 """Encode a corpus once per model and store it, so training, evaluation and the index reuse the same vectors."""
 from __future__ import annotations
 
+import functools
 import inspect
-from collections.abc import Sequence
+import math
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from podsearch.compute import Compute, map_on_actors
 from podsearch.errors import PodsearchError
 
 if TYPE_CHECKING:
@@ -44,17 +47,59 @@ def encode_texts(encoder: Encoder, texts: list[str], batch_size: int = 32, desc:
     """
     from tqdm.auto import tqdm  # here, not at import: the search engine imports this module for `normalize`
 
-    texts = [str(t) for t in texts]
-    if not texts:
-        raise EmbeddingError(f"{desc}: nothing to encode")
-    # SentenceTransformer draws its own per-call bar at INFO logging; one bar per corpus is enough.
-    quiet = {"show_progress_bar": False} if _accepts(encoder.encode, "show_progress_bar") else {}
+    texts = _checked(texts, desc)
     batches = length_sorted_batches([len(t) for t in texts], batch_size)
+    encode = BatchEncoder(lambda: encoder)
     chunks: list[np.ndarray] = []
     with tqdm(total=len(texts), desc=desc, unit="text", mininterval=2.0) as bar:
         for rows in batches:
-            chunks.append(np.asarray(encoder.encode([texts[i] for i in rows], **quiet), dtype=np.float32))
+            chunks.extend(encode([[texts[i] for i in rows]]))
             bar.update(len(rows))
+    return _assemble(batches, chunks)
+
+
+class BatchEncoder:
+    """Builds its encoder once (on a Ray actor: one encoder per actor) and encodes lists of batches, each batch in
+    one `.encode` call, so the padding, and the vectors, are the local engine's."""
+
+    def __init__(self, make_encoder: Callable[[], Encoder]):
+        self.encoder = make_encoder()
+        # SentenceTransformer draws its own per-call bar at INFO logging; one bar per corpus is enough.
+        self.quiet = {"show_progress_bar": False} if _accepts(self.encoder.encode, "show_progress_bar") else {}
+
+    def __call__(self, batches: list[list[str]]) -> list[np.ndarray]:
+        return [np.asarray(self.encoder.encode(batch, **self.quiet), dtype=np.float32) for batch in batches]
+
+
+def encode_texts_on_ray(compute: Compute, make_encoder: Callable[[], Encoder], texts: list[str],
+                        batch_size: int = 32, desc: str = "encode") -> np.ndarray:
+    """encode_texts on a Ray actor pool (compute.embed), one encoder per actor built by `make_encoder` (picklable):
+    the same batches, sent a run of batches per task, so the matrix is encode_texts' with the same encoder."""
+    from tqdm.auto import tqdm
+
+    texts = _checked(texts, desc)
+    batches = length_sorted_batches([len(t) for t in texts], batch_size)
+    # ~8 tasks per actor keeps every actor busy to the end; at most 64 batches keeps a task's result a few MB.
+    per_task = max(1, min(64, math.ceil(len(batches) / (8 * compute.actors))))
+    tasks = [batches[start:start + per_task] for start in range(0, len(batches), per_task)]
+    results: list[list[np.ndarray]] = [[] for _ in tasks]
+    with tqdm(total=len(texts), desc=desc, unit="text", mininterval=2.0) as bar:
+        for k, chunks in map_on_actors(compute, [[[texts[i] for i in rows] for rows in task] for task in tasks],
+                                       functools.partial(BatchEncoder, make_encoder), what=desc):
+            results[k] = chunks
+            bar.update(sum(len(rows) for rows in tasks[k]))
+    return _assemble(batches, [chunk for chunks in results for chunk in chunks])
+
+
+def _checked(texts: list[str], desc: str) -> list[str]:
+    texts = [str(t) for t in texts]
+    if not texts:
+        raise EmbeddingError(f"{desc}: nothing to encode")
+    return texts
+
+
+def _assemble(batches: list[list[int]], chunks: list[np.ndarray]) -> np.ndarray:
+    """The batches' vectors back in input order, normalised."""
     sorted_matrix = np.concatenate(chunks, axis=0)
     matrix = np.empty_like(sorted_matrix)
     matrix[np.concatenate([np.asarray(rows) for rows in batches])] = sorted_matrix

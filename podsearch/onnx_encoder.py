@@ -60,6 +60,29 @@ class OnnxEncoder:
         return np.concatenate(out) if out else np.zeros((0, self.meta["dimension"]), np.float32)
 
 
+class OnnxBundle:
+    """An export folder's fp32 files in memory, and a call that builds the same OnnxEncoder from them: a Ray actor
+    on another machine gets the model with its task (through the object store) instead of needing a copy of the
+    checkout at the same path."""
+
+    def __init__(self, folder: str | Path, threads: int = 1, max_seq_length: int | None = None):
+        folder = Path(folder)
+        names = [META, TOKENIZER, FP32] + ([FP32 + ".data"] if (folder / (FP32 + ".data")).exists() else [])
+        try:
+            self.files = {name: (folder / name).read_bytes() for name in names}
+        except OSError as exc:
+            raise OnnxError(f"{folder}: cannot load ({exc}); run the export stage") from None
+        self.source, self.threads, self.max_seq_length = str(folder), threads, max_seq_length
+
+    def __call__(self) -> OnnxEncoder:
+        copy = tempfile.TemporaryDirectory(prefix="onnx-")  # removed when the encoder (the actor) goes
+        for name, data in self.files.items():
+            (Path(copy.name) / name).write_bytes(data)
+        encoder = OnnxEncoder(copy.name, threads=self.threads, max_seq_length=self.max_seq_length)
+        encoder.copy = copy
+        return encoder
+
+
 def export_onnx(model, out_dir: str | Path, opset: int = 17, source: str = "") -> dict:
     """Write model.onnx, model.int8.onnx (weights in .data files), tokenizer.json and onnx.json; return onnx.json."""
     import onnx

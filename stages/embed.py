@@ -3,17 +3,20 @@
 base and finetuned are encoded with their ONNX export (the export stages' models/onnx/<model>): onnxruntime's fused
 graph gives SentenceTransformer's vectors (max abs diff ~2e-7) 1.2-1.3x faster (bench/bench_encode.py). use: numpy.
 
-Params read: embed.batch_size; base and finetuned also embed.max_seq_length.
+Params read: embed.batch_size; base and finetuned also embed.max_seq_length; compute.engine, compute.ray_address and
+compute.embed.* (with `ray`, Ray actors encode the same batches: the same matrix).
 """
 import argparse
+import functools
 import time
 from pathlib import Path
 
+from podsearch.compute import Compute
 from podsearch.data import load_prepared
-from podsearch.embeddings import encode_texts, save_embeddings
-from podsearch.encoders import ENCODER_KINDS, EncoderError, load_encoder
+from podsearch.embeddings import encode_texts, encode_texts_on_ray, save_embeddings
+from podsearch.encoders import ENCODER_KINDS, EncoderError, load_encoder, load_use
 from podsearch.errors import exit_on_error
-from podsearch.onnx_encoder import OnnxEncoder
+from podsearch.onnx_encoder import OnnxBundle, OnnxEncoder
 from podsearch.params import load_params, setup_logging
 
 
@@ -31,19 +34,27 @@ def main(argv=None):
     out = Path(args.out or f"data/embeddings/{args.model}.npy")
     with exit_on_error(f"embed_{args.model}"):
         params = load_params("embed")
+        compute = Compute.from_params(load_params("compute"), "embed")
         episodes = load_prepared(args.prepared)
         if args.limit:
             episodes = episodes.head(args.limit)
-        if args.model == "use":  # no token limit to set, so embed_use does not read (or depend on) max_seq_length
-            encoder = load_encoder("use")
-        elif not args.onnx:
+        if args.model != "use" and not args.onnx:
             raise EncoderError(f"--onnx is required (the export stage's models/onnx/{args.model})")
+        # no token limit to set for use, so embed_use does not read (or depend on) max_seq_length
+        max_seq_length = None if args.model == "use" else args.max_seq_length or int(params["max_seq_length"])
+        texts, batch_size, desc = episodes["text"].tolist(), int(params["batch_size"]), f"embed {args.model}"
+        if compute.is_ray:
+            # One encoder per actor, with the actor's CPUs as its threads; the actors load it, so the time counts.
+            make = (functools.partial(load_use, threads=compute.threads) if args.model == "use"
+                    else OnnxBundle(args.onnx, threads=compute.threads, max_seq_length=max_seq_length))
+            started = time.perf_counter()
+            matrix = encode_texts_on_ray(compute, make, texts, batch_size, desc=desc)
         else:
             # threads=0: one per core, the whole machine is this stage's
-            encoder = OnnxEncoder(args.onnx, threads=0,
-                                  max_seq_length=args.max_seq_length or int(params["max_seq_length"]))
-        started = time.perf_counter()
-        matrix = encode_texts(encoder, episodes["text"].tolist(), int(params["batch_size"]), desc=f"embed {args.model}")
+            encoder = (load_encoder("use") if args.model == "use"
+                       else OnnxEncoder(args.onnx, threads=0, max_seq_length=max_seq_length))
+            started = time.perf_counter()
+            matrix = encode_texts(encoder, texts, batch_size, desc=desc)
         save_embeddings(out, episodes["episode_id"].tolist(), matrix)
     seconds = time.perf_counter() - started
     log.info("%d episodes -> %s %s in %.0fs (%.1f episodes/s)", len(episodes), out, matrix.shape, seconds,

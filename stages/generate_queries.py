@@ -1,5 +1,6 @@
 """Stage generate_queries: synthetic (query, episode) pairs -> data/pairs/pairs.parquet (params: querygen.*, and
-train.base_model for the keyword generator, which ranks phrases against the embed_base vectors).
+train.base_model for the keyword generator, which ranks phrases against the embed_base vectors; compute.engine,
+compute.ray_address and compute.querygen.*: here or on a Ray cluster, the same output either way).
 
 Shards go to data/pairs/shards/<generator>/ as they finish; rerunning after an interruption continues from the last
 one. Counts go to stats/querygen.json; wall times to logs/generate_queries.json (not an output of record).
@@ -7,6 +8,7 @@ one. Counts go to stats/querygen.json; wall times to logs/generate_queries.json 
 import argparse
 from pathlib import Path
 
+from podsearch.compute import Compute
 from podsearch.data import load_prepared
 from podsearch.embeddings import load_embeddings
 from podsearch.errors import exit_on_error
@@ -27,6 +29,7 @@ def main(argv=None) -> None:
     log = setup_logging("generate_queries")
     with exit_on_error("generate_queries"):
         params = load_params("querygen")
+        compute = Compute.from_params(load_params("compute"), "querygen")
         episodes = load_prepared(args.episodes)
         context = GenerationContext()
         if int(params["mix"].get("keyword") or 0) > 0:
@@ -34,7 +37,8 @@ def main(argv=None) -> None:
             context = GenerationContext(load_params("train")["base_model"], dict(zip(ids, matrix)))
         if args.limit is not None:
             episodes = episodes.iloc[: args.limit]
-        pairs, stats, timings = generate_pairs(episodes, params, args.shards, context=context, source=args.episodes)
+        pairs, stats, timings = generate_pairs(episodes, params, args.shards, context=context, source=args.episodes,
+                                               compute=compute)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     pairs.to_parquet(out, index=False)

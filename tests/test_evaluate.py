@@ -92,6 +92,7 @@ def write_inputs(folder: Path, index: str = "exact"):
         save_embeddings(folder / f"data/embeddings/{name}.npy", ids, encode_texts(FakeEncoder(salt=salt), EPISODES))
     params = {"train": {"base_model": "package:fake", "batch_size": 99},
               "embed": {"batch_size": 4, "max_seq_length": 128},
+              "compute": {"engine": "local", "ray_address": None, "embed": {"actors": 2, "cpus_per_actor": 1}},
               "evaluate": {"index": index, "hnsw_m": 8, "hnsw_ef_search": 32, "depth": 100, "batch_size": 8,
                            "seed": 1, "resamples": 1000, "pinecone_index": "x", "pinecone_cloud": "aws",
                            "pinecone_region": "us-east-1"},
@@ -280,7 +281,8 @@ def test_embed_stage_writes_aligned_matrix(tmp_path, monkeypatch):
     loaded_ids, matrix = load_embeddings(tmp_path / "out/base.npy", expected_ids=ids)
     assert matrix.shape == (len(EPISODES), 64)
     assert seen == {"folder": "models/onnx/base", "threads": 0, "max_seq_length": 128}
-    assert used == {"embed.batch_size", "embed.max_seq_length"}  # the export folder stands for the model spec
+    compute = {"compute.engine", "compute.ray_address", "compute.embed"}  # where it runs (the same matrix anywhere)
+    assert used == {"embed.batch_size", "embed.max_seq_length"} | compute  # the export folder stands for the model spec
     with pytest.raises(SystemExit, match="--onnx is required"):
         stage.main(["--model", "finetuned", "--out", "out/finetuned.npy"])
 
@@ -288,4 +290,4 @@ def test_embed_stage_writes_aligned_matrix(tmp_path, monkeypatch):
     seen.clear()
     stage.main(["--model", "use", "--out", "out/use.npy"])
     assert seen == {"kind": "use"}
-    assert used == {"embed.batch_size"}  # embed_use reruns only when its batch size changes
+    assert used == {"embed.batch_size"} | compute  # embed_use reruns only when its batch size (or engine) changes

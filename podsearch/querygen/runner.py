@@ -7,15 +7,21 @@ and its filter status, plus a fingerprint of the params and input it came from. 
 fingerprint matches and generates only the rest, seeding each shard from (seed + shard index), so an interrupted run
 finishes with exactly the output an uninterrupted one would have written; changing one generator's params leaves the
 others' shards valid. Shards hold no timings: identical inputs give byte-identical shards.
+
+With `compute.engine: ray` the missing shards are generated on a Ray actor pool (podsearch/compute.py), one
+generator per actor, each shard from the same seed; the shards come back here and are written as they finish, so the
+files, and pairs.parquet, are the local engine's to the byte.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
 import os
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +33,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
+from podsearch.compute import Compute, map_on_actors
 from podsearch.errors import PodsearchError
 from podsearch.querygen.base import EPISODE_COLUMNS, KEPT, SURPLUS, Candidate, QueryGenerator, judge, reason_counts
 from podsearch.querygen.filters import DocumentFrequencies, tidy
@@ -231,6 +238,28 @@ def _generate_shard(generator: QueryGenerator, shard: pd.DataFrame, seed: int, r
     return rows
 
 
+class ShardWorker:
+    """run_shards' work on a Ray actor: builds its generator on the actor (so the model picks the actor's device and
+    dtype) and loads it once, then generates and judges whole shards; the driver writes the files."""
+
+    def __init__(self, build: Callable[[], QueryGenerator], rules: FilterRules, frequencies: DocumentFrequencies):
+        self.generator, self.rules, self.frequencies = build(), rules, frequencies
+        self.generator.load()
+
+    def __call__(self, item: tuple[int, pd.DataFrame]) -> dict[str, list]:
+        seed, shard = item
+        return _generate_shard(self.generator, shard, seed, self.rules, self.frequencies, _NoProgress())
+
+
+class _NoProgress:
+    def update(self, n: int = 1) -> None:
+        """An actor has no bar to draw: the driver counts episodes as shards come back."""
+
+
+def _itself(generator: QueryGenerator) -> QueryGenerator:
+    return generator
+
+
 def run_shards(
     generator: QueryGenerator,
     episodes: pd.DataFrame,
@@ -241,9 +270,15 @@ def run_shards(
     rules: FilterRules,
     frequencies: DocumentFrequencies,
     config: dict[str, Any],
+    compute: Compute | None = None,
+    build: Callable[[], QueryGenerator] | None = None,
 ) -> dict[str, Any]:
     """Make sure every shard exists for this fingerprint, generating the missing ones; returns run statistics and
-    the seconds spent (for the timings log, never for the shards)."""
+    the seconds spent (for the timings log, never for the shards).
+
+    With a ray `compute`, each actor builds its generator with `build` (default: a copy of `generator`, unloaded)
+    and the driver never loads a model.
+    """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     fp = fingerprint(episodes, config)
@@ -253,21 +288,33 @@ def run_shards(
     done_episodes = len(episodes) - sum(len(episodes.iloc[i * shard_size:(i + 1) * shard_size]) for i in todo)
     if n_shards > len(todo):
         log.info("resuming: %d of %d shard(s) already in %s", n_shards - len(todo), n_shards, folder)
+    on_ray = compute is not None and compute.is_ray
     started = time.perf_counter()
-    if todo:
+    if todo and not on_ray:
         generator.load()
     loaded = time.perf_counter()
     with tqdm(total=len(episodes), initial=done_episodes, unit="episode", desc=f"querygen {generator.name}") as bar:
-        for i in todo:
-            shard = episodes.iloc[i * shard_size:(i + 1) * shard_size]
-            rows = _generate_shard(generator, shard, seed + i, rules, frequencies, bar)
+        shards = ((i, episodes.iloc[i * shard_size:(i + 1) * shard_size]) for i in todo)
+        if on_ray:
+            worker = functools.partial(ShardWorker, build or functools.partial(_itself, generator), rules,
+                                       frequencies)
+            shards = list(shards)
+            results = ((shards[k][0], shards[k][1], rows) for k, rows in map_on_actors(
+                compute, [(seed + i, shard) for i, shard in shards], worker, what=f"querygen {generator.name}",
+                labels=[f"shard {i} ({_shard_path(folder, i)})" for i, _ in shards]))
+        else:
+            results = ((i, shard, _generate_shard(generator, shard, seed + i, rules, frequencies, bar))
+                       for i, shard in shards)
+        for i, shard, rows in results:
             _write_shard(_shard_path(folder, i), rows, {"fingerprint": fp, "episodes": str(len(shard))})
+            if on_ray:
+                bar.update(len(shard))
     generated = len(episodes) - done_episodes
     seconds = time.perf_counter() - loaded
     return {
         "stats": {"fingerprint": fp, "shards": n_shards, "shards_reused": n_shards - len(todo)},
-        "timings": {"model_load_seconds": round(loaded - started, 3), "generation_seconds": round(seconds, 3),
-                    "episodes_generated": generated,
+        "timings": {"engine": "ray" if on_ray else "local", "model_load_seconds": round(loaded - started, 3),
+                    "generation_seconds": round(seconds, 3), "episodes_generated": generated,
                     "episodes_per_second": round(generated / seconds, 3) if generated and seconds else None},
     }
 
@@ -320,9 +367,11 @@ def generate_pairs(
     *,
     context: GenerationContext | None = None,
     source: str = "episodes",
+    compute: Compute | None = None,
 ) -> tuple[pd.DataFrame, dict[str, Any], dict[str, Any]]:
     """Pairs for every episode from every generator of the mix (resuming from `shard_dir`), their stats (counts,
-    deterministic) and timings (wall time, for the log only)."""
+    deterministic) and timings (wall time, for the log only). `compute`: where the missing shards are generated
+    (None: here); the output is the same on either engine."""
     episodes = check_episodes(episodes, source)
     context = context or GenerationContext()
     mix = check_mix(params)
@@ -332,11 +381,18 @@ def generate_pairs(
         generator = make_generator(name, count, params, context, frequencies)
         rules = FilterRules(queries_per_episode=count, max_query_words=params["max_query_words"],
                             copy_min_words=params["copy_min_words"], min_content=float(params["min_content"]))
+        device, build = getattr(generator, "device", "cpu"), None
+        if compute is not None and compute.is_ray:
+            # Built on each actor for the actor's device: the driver may have no GPU, or another one.
+            build = functools.partial(make_generator, name, count, _untracked(params), context, frequencies,
+                                      compute.device)
+            device = compute.device if hasattr(generator, "device") else device
         config = {**generator_config(name, count, params, context),
                   # Sampling differs between devices, so shards made on a GPU are not resumed on a CPU.
-                  "device": getattr(generator, "device", "cpu")}
+                  "device": device}
         run = run_shards(generator, episodes, Path(shard_dir) / name, shard_size=params["shard_size"],
-                         seed=params["seed"], rules=rules, frequencies=frequencies, config=config)
+                         seed=params["seed"], rules=rules, frequencies=frequencies, config=config,
+                         compute=compute, build=build)
         pairs, generator_stats = assemble(*collect(Path(shard_dir) / name, run["stats"]["shards"]), episodes, rules)
         stats["generators"][name] = {**generator_stats, **run["stats"]}
         timings[name] = run["timings"]
@@ -348,6 +404,12 @@ def generate_pairs(
     stats.update(pairs=len(pairs), episodes_without_queries=int((per_episode == 0).sum()),
                  query_words=query_length_stats(pairs["query"]))
     return pairs, stats, timings
+
+
+def _untracked(params: Any) -> Any:
+    """params as plain dicts (dict.items: no read recorded), to ship to Ray actors: what they unpickle must not
+    depend on the params audit's bookkeeping class."""
+    return {k: _untracked(v) for k, v in dict.items(params)} if isinstance(params, dict) else params
 
 
 def query_length_stats(queries: pd.Series) -> dict[str, float]:
