@@ -19,6 +19,7 @@ import tempfile
 from pathlib import Path
 
 import pandas as pd
+import yaml
 
 from podsearch.curated import load_judgments, load_queries, relevant_sets
 from podsearch.metrics import per_query
@@ -63,6 +64,11 @@ def experiment_revs() -> dict[str, str]:
     return revs
 
 
+def _fusion_name(fusion: dict) -> str:
+    """The shipped fusion an experiment ran with (params.yaml at its commit), e.g. `score(finetuned, use, bm25)`."""
+    return f"{fusion['method']}({', '.join(fusion['weights'])})"
+
+
 def cmd_run(_args) -> None:
     done = experiment_revs()
     for name, (overrides, _) in EXPERIMENTS.items():
@@ -80,7 +86,7 @@ def cmd_collect(args) -> None:
     relevant = relevant_sets(queries, load_judgments(args.judgments, {q.id for q in queries}))
     dev = [q for q in queries if q.split == "dev" and relevant[q.id]]
     ids, rel = [q.id for q in dev], [relevant[q.id] for q in dev]
-    values, train = {}, {}
+    values, train, shipped = {}, {}, {}
     with tempfile.TemporaryDirectory() as tmp:
         for name in [n for n in EXPERIMENTS if n in revs]:
             path = Path(tmp) / f"{name}.parquet"
@@ -90,6 +96,9 @@ def cmd_collect(args) -> None:
             shown = subprocess.run(["git", "show", f"{revs[name]}:metrics/train.json"], check=True, text=True,
                                    capture_output=True).stdout
             train[name] = json.loads(shown)["inbatch_mrr@5_after"]
+            params = yaml.safe_load(subprocess.run(["git", "show", f"{revs[name]}:params.yaml"], check=True, text=True,
+                                                   capture_output=True).stdout)
+            shipped[name] = _fusion_name(params["fusion"]["shipped"])
     reference = values.get(REFERENCE)
     lines = [
         "# Experiments on the curated dev queries",
@@ -98,13 +107,15 @@ def cmd_collect(args) -> None:
         f"judgments ({len(dev)} dev queries). p: paired randomization test against `{REFERENCE}` (10,000 "
         "resamples). The test split is not read here.",
         "",
-        "| experiment | what it tests | in-batch MRR@5 | fine-tuned R@10 | fine-tuned MRR@30 (p) | shipped R@10 | "
-        "shipped MRR@30 (p) |",
-        "|---|---|---:|---:|---:|---:|---:|",
+        "| experiment | what it tests | in-batch MRR@5 | fine-tuned R@10 | fine-tuned MRR@30 (p) | shipped | "
+        "shipped R@10 | shipped MRR@30 (p) |",
+        "|---|---|---:|---:|---:|---|---:|---:|",
     ]
     for name, vals in values.items():
         cells = [f"{train[name]:.3f}"]
         for system in ("finetuned", "shipped"):
+            if system == "shipped":
+                cells.append(shipped[name])
             cells.append(f"{vals[(system, 'recall@10')].mean():.3f}")
             mrr = vals[(system, "mrr@30")]
             p = (f" (p {paired_randomization_test(mrr, reference[(system, 'mrr@30')], seed=0):.3f})"

@@ -45,8 +45,10 @@ def main(argv=None) -> None:
     write_json(stats, args.stats)
     write_json(timings, args.timings)
     for name, generator in stats["generators"].items():
-        log.info("%s: %d pairs (%d episodes without one; rejected %s) at %s episodes/s", name, generator["pairs"],
-                 generator["episodes_without_queries"], generator["rejected"], timings[name]["episodes_per_second"])
+        speed = timings[name]["episodes_per_second"]
+        log.info("%s: %d pairs (%d episodes without one; rejected %s), %s", name, generator["pairs"],
+                 generator["episodes_without_queries"], generator["rejected"],
+                 f"{speed} episodes/s" if speed else "every shard reused from an earlier run")
     log.info("%d pairs for %d episodes, median %s words per query; wrote %s and %s", stats["pairs"],
              stats["episodes"], stats["query_words"].get("median"), out, args.stats)
 
