@@ -136,7 +136,8 @@ def main(argv=None) -> None:
     print(f"{source} {index_dir}: {len(engine)} episodes; model {model} ({entry['spec']}, ONNX {folder}, "
           f"manifest int8={entry['onnx']['int8']})")
     load = " ".join(f"{x:.1f}" for x in os.getloadavg())
-    print(f"load average {load} on {os.cpu_count()} CPUs (a training job shares this machine: timings are noisy)")
+    busy = os.getloadavg()[0] > 0.5 * (os.cpu_count() or 1)
+    print(f"load average {load} on {os.cpu_count()} CPUs" + (" (busy: timings are noisy)" if busy else ""))
     print(f"start-up: index {index_loaded - started:.2f} s; encoder load + warm-up: " + ", ".join(
         f"{name} {s:.2f} s" for name, s in startup.items())
         + f" (x{startup['SentenceTransformer'] / startup['onnx fp32']:.0f} fp32)"
