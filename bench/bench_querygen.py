@@ -16,7 +16,7 @@ import pandas as pd
 import torch
 
 from podsearch.params import load_params
-from podsearch.querygen import make_generator
+from podsearch.querygen import GenerationContext, make_generator
 from tests import test_querygen_tiny as tiny
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -71,14 +71,13 @@ def main(argv=None) -> None:
     episodes = pd.read_parquet(args.episodes).iloc[:n] if args.episodes else tiny.episodes(n)
     params = load_params("querygen", ROOT / "params.yaml")
     with tempfile.TemporaryDirectory() as tmp:
-        if args.model == "tiny-t5":
-            params["method"] = "doc2query"
+        method = "doc2query" if args.model == "tiny-t5" else "instruct"
+        if method == "doc2query":
             params["doc2query"]["model"] = str(tiny.make_t5(Path(tmp), d_model=128, layers=2))
-        else:
-            params["method"] = "instruct"
-        sub = params[params["method"]]
+        sub = params[method]
         sub["batch_size"] = args.batch_size
-        generator = make_generator(params, device="cpu")
+        # doc2query and instruct need neither the episode vectors nor the corpus statistics (keyword does)
+        generator = make_generator(method, 3, params, GenerationContext(), None, device="cpu")
         generator.load()
         # Warm-up so the first timed run does not pay one-off allocation costs.
         generator.generate(episodes.iloc[:2], seed=0, progress=lambda k: None)
