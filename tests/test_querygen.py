@@ -192,11 +192,15 @@ def test_keyword_generator_on_real_sample(prepared_df, tmp_path):
     assert set(stats["generators"]) == {"pseudo", "keyword"}
     assert (tmp_path / "shards" / "keyword").is_dir() and (tmp_path / "shards" / "pseudo").is_dir()
     # Changing only the keyword params keeps pseudo's shards
-    _, again, _ = generate_pairs(prepared_df, make_params({"keyword": 2, "pseudo": 1}, shard_size=16,
-                                                          keyword={**params["keyword"], "diversity": 0.9}),
-                                 tmp_path / "shards", context=context)
-    assert again["generators"]["pseudo"]["shards_reused"] == again["generators"]["pseudo"]["shards"]
-    assert again["generators"]["keyword"]["shards_reused"] == 0
+    _, again, timings = generate_pairs(prepared_df, make_params({"keyword": 2, "pseudo": 1}, shard_size=16,
+                                                                keyword={**params["keyword"], "diversity": 0.9}),
+                                       tmp_path / "shards", context=context)
+    assert timings["pseudo"]["shards_reused"] == again["generators"]["pseudo"]["shards"]
+    assert timings["keyword"]["shards_reused"] == 0
+    assert "shards_reused" not in again["generators"]["pseudo"]  # run history, not a stat of the output
+    # A generator dropped from the mix takes its shards with it: the folder holds what this mix produced
+    generate_pairs(prepared_df, make_params({"pseudo": 1}, shard_size=16), tmp_path / "shards", context=context)
+    assert sorted(p.name for p in (tmp_path / "shards").iterdir()) == ["pseudo"]
     # MMR: the second pick trades similarity for novelty
     doc = np.array([1.0, 0.0, 0.0])
     phrases = np.array([[0.99, 0.14, 0.0], [0.98, 0.2, 0.0], [0.8, 0.0, 0.6]])
@@ -270,9 +274,9 @@ def test_interrupted_run_resumes_to_the_same_output(t5_dir, tmp_path, monkeypatc
     generated = []
     real_generate = runner._generate_shard
     monkeypatch.setattr(runner, "_generate_shard", lambda g, shard, *a: generated.append(len(shard)) or real_generate(g, shard, *a))
-    pairs, stats, _ = generate_pairs(episodes, params, tmp_path / "resumed")
+    pairs, stats, timings = generate_pairs(episodes, params, tmp_path / "resumed")
     assert generated == [4, 1]  # only shards 2 and 3 (13 = 4+4+4+1) were redone
-    assert stats["generators"]["doc2query"]["shards_reused"] == 2 and stats["generators"]["doc2query"]["shards"] == 4
+    assert timings["doc2query"]["shards_reused"] == 2 and stats["generators"]["doc2query"]["shards"] == 4
     pd.testing.assert_frame_equal(pairs, full_pairs)
 
 
@@ -280,7 +284,7 @@ def test_shards_from_other_params_are_not_reused(tmp_path):
     episodes = tiny.episodes(13)
 
     def reused(params, frame=episodes):
-        return generate_pairs(frame, params, tmp_path)[1]["generators"]["pseudo"]["shards_reused"]
+        return generate_pairs(frame, params, tmp_path)[2]["pseudo"]["shards_reused"]
 
     generate_pairs(episodes, make_params({"pseudo": 3}), tmp_path)
     assert reused(make_params({"pseudo": 3})) == 3

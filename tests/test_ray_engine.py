@@ -131,8 +131,8 @@ def test_interrupted_ray_run_resumes_only_the_missing_shards(cluster, episodes, 
     assert "shard-00002.parquet" not in before and not list(folder.glob("*.tmp"))
     print(f"\nshards written before the kill: {sorted(before)}")
 
-    pairs, stats, _ = generate_pairs(episodes, pseudo, tmp_path / "shards", compute=QUERYGEN)
-    assert stats["generators"]["pseudo"]["shards_reused"] == len(before)  # only the missing ones were generated
+    pairs, _, timings = generate_pairs(episodes, pseudo, tmp_path / "shards", compute=QUERYGEN)
+    assert timings["pseudo"]["shards_reused"] == len(before)  # only the missing ones were generated
     assert {name: _stamps(folder)[name] for name in before} == before  # and the finished ones left alone
     assert shard_bytes(folder) == shard_bytes(local_shards / "pseudo")
     pd.testing.assert_frame_equal(pairs, local_pairs[local_pairs["generator"] != "doc2query"].reset_index(drop=True))
@@ -140,8 +140,8 @@ def test_interrupted_ray_run_resumes_only_the_missing_shards(cluster, episodes, 
     # A shard lost afterwards (deleted) is the only one made again, byte for byte.
     (folder / "shard-00001.parquet").unlink()
     kept = _stamps(folder)
-    _, stats, _ = generate_pairs(episodes, pseudo, tmp_path / "shards", compute=QUERYGEN)
-    assert stats["generators"]["pseudo"]["shards_reused"] == 4
+    _, _, timings = generate_pairs(episodes, pseudo, tmp_path / "shards", compute=QUERYGEN)
+    assert timings["pseudo"]["shards_reused"] == 4
     assert {name: _stamps(folder)[name] for name in kept} == kept
     assert shard_bytes(folder) == shard_bytes(local_shards / "pseudo")
 

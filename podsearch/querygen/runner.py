@@ -19,6 +19,7 @@ import hashlib
 import json
 import logging
 import os
+import shutil
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -312,8 +313,9 @@ def run_shards(
     generated = len(episodes) - done_episodes
     seconds = time.perf_counter() - loaded
     return {
-        "stats": {"fingerprint": fp, "shards": n_shards, "shards_reused": n_shards - len(todo)},
-        "timings": {"engine": "ray" if on_ray else "local", "model_load_seconds": round(loaded - started, 3),
+        # How many shards were reused depends on the run's history, not its inputs: a timing, not a stat.
+        "stats": {"fingerprint": fp, "shards": n_shards},
+        "timings": {"shards_reused": n_shards - len(todo), "engine": "ray" if on_ray else "local", "model_load_seconds": round(loaded - started, 3),
                     "generation_seconds": round(seconds, 3), "episodes_generated": generated,
                     "episodes_per_second": round(generated / seconds, 3) if generated and seconds else None},
     }
@@ -375,6 +377,7 @@ def generate_pairs(
     episodes = check_episodes(episodes, source)
     context = context or GenerationContext()
     mix = check_mix(params)
+    _drop_unmixed(Path(shard_dir), mix)
     frequencies = DocumentFrequencies(episodes["text"])
     all_pairs, stats, timings = [], {"episodes": len(episodes), "mix": mix, "generators": {}}, {}
     for name, count in mix.items():
@@ -404,6 +407,18 @@ def generate_pairs(
     stats.update(pairs=len(pairs), episodes_without_queries=int((per_episode == 0).sum()),
                  query_words=query_length_stats(pairs["query"]))
     return pairs, stats, timings
+
+
+def _drop_unmixed(shard_dir: Path, mix: dict[str, int]) -> None:
+    """Remove shards of generators not in the mix (and files of older shard layouts), so the shard folder, a DVC
+    output, holds exactly what this mix produced whatever ran before it."""
+    if not shard_dir.is_dir():
+        return
+    for entry in sorted(shard_dir.iterdir()):
+        if entry.is_dir() and entry.name in mix:
+            continue
+        log.info("removing %s: not a shard of this mix (%s)", entry, ", ".join(mix))
+        shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
 
 
 def _untracked(params: Any) -> Any:
