@@ -197,8 +197,8 @@ class SearchEngine:
         self.meta = {row["episode_id"]: row for row in meta}
         self._encoders: dict[str, Encoder] = dict(encoders or {})
         self._bm25: BM25Index | None = None
-        # One lock per model: web requests run in threads and each model loads once, while different models may
-        # load at the same time (warm_up loads a fused system's parts side by side).
+        # One lock per model: web requests run in threads and each model loads once; a request that needs a loaded
+        # model does not wait for another one loading.
         self._locks = {name: threading.Lock() for name in [*self.manifest["encoders"], BM25_SYSTEM]}
 
     @property
@@ -233,22 +233,16 @@ class SearchEngine:
         return self._encoders[name]
 
     def warm_up(self, system: str | None = None) -> None:
-        """Load every model `system` needs now, so the first query does not pay for it. A fused system's parts load
-        in threads: most of each load is file reading and native code (onnxruntime, sentencepiece, numpy), which
-        overlap, so the shipped system starts in about the time of its slowest part."""
+        """Load every model `system` needs now (its encoders, and BM25 when it is a part), so the first query does
+        not pay for it. Loading a fused system's parts in threads was measured no faster (bench_search_latency): the
+        loads hold the GIL."""
         system = self.check_system(system or self.default_system)
         parts = self.fusions[system].parts if system in self.fusions else [system]
-        loads = [self.bm25 if part == BM25_SYSTEM else (lambda name=part: self.encoder(name))
-                 for part in parts if part == BM25_SYSTEM or part in self.vectors]
-        if len(loads) < 2:
-            for load in loads:
-                load()
-            return
-        from concurrent.futures import ThreadPoolExecutor
-
-        with ThreadPoolExecutor(max_workers=len(loads)) as pool:
-            for future in [pool.submit(load) for load in loads]:
-                future.result()  # re-raises a load's error here
+        for part in parts:
+            if part == BM25_SYSTEM:
+                self.bm25()
+            elif part in self.vectors:
+                self.encoder(part)
 
     def encode(self, query: str, encoder: str) -> np.ndarray:
         return normalize(np.asarray(self.encoder(encoder).encode([query]), dtype=np.float32).reshape(1, -1))
