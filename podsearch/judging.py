@@ -2,7 +2,7 @@
 
     python -m podsearch.judging split     # new queries in data/curated/queries.yaml get dev or test (seeded, once)
     dvc repro evaluate                    # writes data/eval/runs/curated.parquet with every system's rankings
-    python -m podsearch.judging pool      # data/curated/pool.tsv: every (query, episode) in any system's top 20
+    python -m podsearch.judging pool      # data/curated/pool.tsv.gz: + every (query, episode) in any system's top 20
     python -m podsearch.judging judge     # asks y/n for each unjudged pair of the pool, appends judgments.tsv
     python -m podsearch.judging status    # queries per split/style/language, judged pairs, what is left
 
@@ -33,7 +33,8 @@ from podsearch.errors import PodsearchError
 
 QUERIES = "data/curated/queries.yaml"
 JUDGMENTS = "data/curated/judgments.tsv"
-POOL = "data/curated/pool.tsv"
+# gzip (pandas reads and writes it by the extension): the pool names every system behind every pair, 3.7 MB as text
+POOL = "data/curated/pool.tsv.gz"
 RUNS = "data/eval/runs/curated.parquet"
 PREPARED = "data/prepared/episodes.parquet"
 POOL_DEPTH = 20
@@ -52,6 +53,16 @@ def build_pool(runs: pd.DataFrame, query_ids: list[str], depth: int = POOL_DEPTH
     grouped = top.groupby(["query_id", "episode_id"], observed=True)
     pool = grouped.agg(systems=("system", lambda s: ",".join(sorted(map(str, s)))), best_rank=("rank", "min"))
     return pool.reset_index().sort_values(["query_id", "episode_id"]).reset_index(drop=True)
+
+
+def merge_pools(old: pd.DataFrame, new: pd.DataFrame) -> pd.DataFrame:
+    """One pool from an earlier one and a new one: a pair keeps every system that pooled it and its best rank, so
+    pooling new systems widens the collection's record instead of replacing it."""
+    both = pd.concat([old.astype({"best_rank": int}), new.astype({"best_rank": int})], ignore_index=True)
+    merged = both.groupby(["query_id", "episode_id"], sort=True).agg(
+        systems=("systems", lambda s: ",".join(sorted(set(",".join(map(str, s)).split(","))))),
+        best_rank=("best_rank", "min"))
+    return merged.reset_index()
 
 
 def unjudged(pool: pd.DataFrame, judgments: pd.DataFrame) -> pd.DataFrame:
@@ -121,9 +132,12 @@ def cmd_pool(args) -> None:
             frame["system"] = Path(path).stem + "/" + frame["system"].astype(str)
         frames.append(frame)
     pool = build_pool(pd.concat(frames, ignore_index=True), [q.id for q in queries], args.depth)
-    pool.to_csv(args.pool, sep="\t", index=False)
+    if Path(args.pool).exists():
+        pool = merge_pools(pd.read_csv(args.pool, sep="\t", dtype=str), pool)
+    # mtime 0: the same pool is the same bytes (gzip would stamp the time of writing)
+    pool.to_csv(args.pool, sep="\t", index=False, compression={"method": "infer", "mtime": 0})
     left = unjudged(pool, judgments)
-    print(f"pool of {len(pool)} pairs (top {args.depth} of every system) -> {args.pool}; {len(left)} not judged yet "
+    print(f"pool of {len(pool)} pairs (with the top {args.depth} of every system) -> {args.pool}; {len(left)} not judged yet "
           f"over {left['query_id'].nunique()} queries")
 
 

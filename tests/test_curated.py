@@ -148,6 +148,33 @@ def test_judging_cli_split_and_status(tmp_path, capsys):
     assert "run `dvc repro evaluate` first" in capsys.readouterr().err
 
 
+def test_pooling_again_widens_the_pool_it_does_not_replace_it(tmp_path, capsys):
+    queries = write_queries(tmp_path / "q.yaml", [entry(1), entry(2)])
+    judgments = tmp_path / "j.tsv"
+    save_judgments(pd.DataFrame({"query_id": ["q001"], "episode_id": [ep(1)], "relevant": [1], "judge": ["x"]}),
+                   judgments)
+    pool = tmp_path / "pool.tsv.gz"
+    args = ["--queries", str(queries), "--judgments", str(judgments), "--pool", str(pool)]
+
+    def run_file(name, rows):
+        path = tmp_path / f"{name}.parquet"
+        pd.DataFrame(rows, columns=["system", "query_id", "episode_id", "rank", "score"]).to_parquet(path)
+        return str(path)
+
+    first = run_file("first", [("base", "q001", ep(1), 1, 1.0), ("base", "q001", ep(2), 2, 0.5)])
+    second = run_file("second", [("bm25", "q001", ep(2), 1, 9.0), ("bm25", "q002", ep(3), 4, 2.0)])
+    assert judging.main(args + ["pool", "--runs", first]) == 0
+    written = pool.read_bytes()
+    assert judging.main(args + ["pool", "--runs", first]) == 0
+    assert pool.read_bytes() == written  # the same pool, the same bytes (no gzip timestamp)
+    assert judging.main(args + ["pool", "--runs", second]) == 0
+    merged = pd.read_csv(pool, sep="\t", dtype=str).set_index(["query_id", "episode_id"])
+    assert merged.loc[("q001", ep(2)), "systems"] == "base,bm25" and merged.loc[("q001", ep(2)), "best_rank"] == "1"
+    assert merged.loc[("q001", ep(1)), "systems"] == "base"  # kept though the second pooling did not find it
+    assert len(merged) == 3
+    assert "2 not judged yet" in capsys.readouterr().out
+
+
 def _sample_episode_ids() -> set[str]:
     """Ids of the prepared sample: from the pipeline's output, else prepared here from the pulled raw sample."""
     prepared = ROOT / "data/prepared/episodes.parquet"
