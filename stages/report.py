@@ -2,8 +2,8 @@
 
 -> reports/README.md (all results tables with CIs and p-values, training, data, query samples),
    reports/curated_test_queries.md (each test query's first relevant rank per system; wins and losses),
-   reports/figures/*.png (recall@k per query set, training loss, in-batch MRR@5, cost vs size when the scale bench
-   has run), and the results block of the project README (between <!-- report:results --> markers).
+   reports/figures/*.png (recall@k per query set, training loss, in-batch MRR@5; the scale bench's own figure is
+   linked), and the results block of the project README (between <!-- report:results --> markers).
 """
 import argparse
 import json
@@ -12,15 +12,15 @@ from pathlib import Path
 import pandas as pd
 
 from podsearch.curated import load_judgments, load_queries
-from podsearch.errors import PodsearchError, exit_on_error, require
+from podsearch.errors import exit_on_error, require
 from podsearch.params import setup_logging
 from podsearch.report import (
     SET_TITLES,
+    ReportError,
     per_query_report,
     plot_inbatch,
     plot_loss,
     plot_recall_curves,
-    plot_scale,
     query_samples,
     readme_results,
     replace_block,
@@ -36,7 +36,6 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", default="reports")
     parser.add_argument("--readme", default="README.md", help="file whose results block is rewritten ('' to skip)")
-    parser.add_argument("--scale", default="bench/results/scale.csv", help="scale bench table, used when present")
     args = parser.parse_args(argv)
     log = setup_logging("report")
     out = Path(args.out)
@@ -48,33 +47,31 @@ def main(argv=None) -> None:
         queries = load_queries("data/curated/queries.yaml")
         judgments = load_judgments("data/curated/judgments.tsv", {q.id for q in queries})
 
-    figures = {}
-    for set_name in SET_TITLES:
-        curves = Path(f"plots/recall_at_k_{set_name}.csv")
-        if curves.exists():
-            plot_recall_curves(pd.read_csv(curves), out / "figures" / f"recall_{set_name}.png",
-                               f"Recall@k, {set_name.replace('_', ' ')} queries")
-            figures[f"recall_{set_name}"] = f"figures/recall_{set_name}.png"
-    plot_loss(pd.read_csv("plots/train_loss.csv"), out / "figures" / "loss.png")
-    plot_inbatch(train, out / "figures" / "inbatch.png")
-    figures.update(loss="figures/loss.png", inbatch="figures/inbatch.png")
-    if args.scale and Path(args.scale).exists():
-        plot_scale(pd.read_csv(args.scale), out / "figures" / "scale.png")
-        figures["scale"] = "figures/scale.png"
+        figures = {}
+        for set_name in SET_TITLES:
+            curves = Path(f"plots/recall_at_k_{set_name}.csv")
+            if curves.exists():
+                plot_recall_curves(pd.read_csv(curves), out / "figures" / f"recall_{set_name}.png",
+                                   f"Recall@k, {set_name.replace('_', ' ')} queries")
+                figures[f"recall_{set_name}"] = f"figures/recall_{set_name}.png"
+        plot_loss(pd.read_csv("plots/train_loss.csv"), out / "figures" / "loss.png")
+        plot_inbatch(train, out / "figures" / "inbatch.png")
+        figures.update(loss="figures/loss.png", inbatch="figures/inbatch.png")
 
-    samples = query_samples(pd.read_parquet("data/pairs/pairs.parquet"))
-    report = report_markdown(evaluation, evaluation_stats, train, train_stats, querygen_stats, prepare_stats,
-                             split_stats, samples, figures)
-    (out / "README.md").write_text(report)
-    (out / "curated_test_queries.md").write_text(
-        per_query_report(queries, judgments, pd.read_parquet("data/eval/runs/curated.parquet")))
-    if args.readme:
-        readme = Path(args.readme)
-        try:
-            readme.write_text(replace_block(readme.read_text(), "results",
+        samples = query_samples(pd.read_parquet("data/pairs/pairs.parquet"))
+        report = report_markdown(evaluation, evaluation_stats, train, train_stats, querygen_stats, prepare_stats,
+                                 split_stats, samples, figures)
+        (out / "README.md").write_text(report)
+        (out / "curated_test_queries.md").write_text(
+            per_query_report(queries, judgments, pd.read_parquet("data/eval/runs/curated.parquet")))
+        if args.readme:
+            readme = Path(args.readme)
+            try:
+                text = readme.read_text()
+            except OSError as error:
+                raise ReportError(f"{readme}: {error.strerror}") from None
+            readme.write_text(replace_block(text, "results",
                                             readme_results(evaluation, evaluation_stats, train, figures)))
-        except (OSError, PodsearchError) as error:
-            raise SystemExit(f"report: {args.readme}: {error}") from None
     log.info("report -> %s (%d figures)%s", out / "README.md", len(figures),
              f", results block of {args.readme} rewritten" if args.readme else "")
 

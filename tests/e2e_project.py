@@ -158,8 +158,6 @@ def build_project(root: Path, base_model: str) -> Project:
     root.mkdir(parents=True)
     for name in ("dvc.yaml", "params.yaml", ".dvcignore", "README.md"):  # report fills README.md's block
         shutil.copyfile(ROOT / name, root / name)
-    (root / "bench" / "results").mkdir(parents=True)  # the report draws the scale bench's table when present
-    shutil.copyfile(ROOT / "bench" / "results" / "scale.csv", root / "bench" / "results" / "scale.csv")
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
     for name in ("stages", "podsearch"):
         shutil.copytree(ROOT / name, root / name, ignore=ignore)

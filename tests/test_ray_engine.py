@@ -17,8 +17,7 @@ import pytest
 import yaml
 
 from podsearch.compute import Compute, ComputeError, connect, pool_size
-from podsearch.querygen import GenerationContext, generate_pairs
-from podsearch.querygen import runner
+from podsearch.querygen import GenerationContext, generate_pairs, runner
 from podsearch.querygen.filters import DocumentFrequencies
 from podsearch.querygen.pseudo import PseudoGenerator
 from tests import test_querygen_tiny as tiny

@@ -11,9 +11,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from podsearch.report import ReportError, replace_block
-
-ROOT = Path(__file__).resolve().parents[1]
+from podsearch.report import replace_block
 from tests.test_evaluate import FakeEncoder, load_stage, write_inputs
 
 README = """# A project
@@ -120,14 +118,3 @@ def test_figures_are_pngs_a_person_can_read_and_renders_are_identical(rendered):
     per_query = (rendered["root"] / "reports/curated_test_queries.md").read_text()
     assert "| q001 | pizza dough |" in per_query and "wins" in per_query
 
-
-def test_scale_figure_from_the_bench_table(tmp_path):
-    """The scale bench's committed CSV (one row per size, <step>_s columns) draws one line per pipeline step."""
-    from podsearch.report import plot_scale
-
-    table = pd.read_csv(ROOT / "bench" / "results" / "scale.csv")
-    path = plot_scale(table, tmp_path / "scale.png")
-    with Image.open(path) as image:
-        assert image.format == "PNG" and image.width >= 800
-    with pytest.raises(ReportError, match="episodes"):
-        plot_scale(table.drop(columns=["episodes"]), tmp_path / "bad.png")
