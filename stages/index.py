@@ -4,7 +4,7 @@ No episode is re-encoded: the base, fine-tuned and USE vectors in data/embedding
 prepared episodes supplying BM25 text and display fields. The fused systems of params.yaml `fusion` (hybrid, shipped)
 go into the manifest, so search serves exactly what evaluate measured; `shipped` is its default. The base and
 fine-tuned encoders' ONNX exports (models/onnx/<model>) go in too, with check_int8's decision (stats/onnx.json) on
-whether queries use the int8 file.
+whether queries use the int8 file, and USE's uncompressed weights (unpack_use's models/use).
 """
 import argparse
 import json
@@ -30,6 +30,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="folder the search loads to encode queries for the fine-tuned vectors")
     parser.add_argument("--onnx-dir", default="models/onnx", help="holds one export folder per model (export stages)")
     parser.add_argument("--onnx-stats", default="stats/onnx.json", help="check_int8's decision: int8 or fp32 queries")
+    parser.add_argument("--use-weights", default="models/use", help="unpack_use's folder: USE queries load from it")
     parser.add_argument("--out", default="data/index")
     return parser.parse_args(argv)
 
@@ -70,6 +71,7 @@ def main(argv=None) -> None:
             args.out, episodes, embeddings,
             encoder_specs={name: encoder_spec(name, base_model, args.finetuned_model) for name in ENCODERS},
             fusions=fusions, kind=config.kind, snippet_chars=config.snippet_chars, onnx=onnx,
+            use_weights=args.use_weights if Path(args.use_weights).exists() else None,
             index_options=config.index_options(),
         )
     log.info("indexed %d episodes for systems %s in %s", manifest["episodes"], ", ".join(manifest["systems"]), args.out)

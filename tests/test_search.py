@@ -17,7 +17,14 @@ from podsearch.embeddings import save_embeddings
 from podsearch.retrieval.fusion import Fusion
 from podsearch.search import cli
 from podsearch.search.build import IndexBuildError, build_index, make_snippet
-from podsearch.search.engine import IndexMissingError, QueryError, SearchEngine, SearchSettings
+from podsearch.search.engine import (
+    IndexMissingError,
+    ModelUnavailableError,
+    QueryError,
+    SearchEngine,
+    SearchSettings,
+    load_query_encoder,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -120,7 +127,9 @@ def test_index_stage_reuses_embed_outputs(tmp_path, monkeypatch):
 
     out = tmp_path / "index"
     args = ["--prepared", str(prepared), "--embeddings-dir", str(tmp_path / "emb"), "--out", str(out),
-            "--onnx-dir", str(tmp_path / "no-exports"), "--onnx-stats", str(tmp_path / "no-stats.json")]
+            "--onnx-dir", str(tmp_path / "no-exports"), "--onnx-stats", str(tmp_path / "no-stats.json"),
+            "--use-weights", str(tmp_path / "use")]
+    (tmp_path / "use").mkdir()
     index_stage.main(args)
 
     manifest = json.loads((out / "manifest.json").read_text())
@@ -133,6 +142,17 @@ def test_index_stage_reuses_embed_outputs(tmp_path, monkeypatch):
     if finetuned["path"] is not None:
         assert (out / finetuned["path"]).resolve() == (ROOT / "models/podcast-encoder").resolve()
     assert manifest["encoders"]["base"]["dim"] == 32 and manifest["encoders"]["use"]["spec"] == "use"
+    # USE queries load unpack_use's folder, found from the index folder
+    assert (out / manifest["encoders"]["use"]["path"]).resolve() == (tmp_path / "use").resolve()
+    seen = {}
+
+    def load_use(threads, folder):
+        seen["folder"] = folder
+        return FakeEncoder(48, "use")
+
+    monkeypatch.setattr("podsearch.encoders.load_use", load_use)
+    assert isinstance(load_query_encoder(manifest["encoders"]["use"], out), FakeEncoder)
+    assert Path(seen["folder"]) == (tmp_path / "use").resolve()
     assert manifest["encoders"]["base"]["spec"].startswith("package:")
     # The fused systems come from params.yaml's `fusion` section, the default is `shipped`
     assert manifest["systems"] == ["base", "finetuned", "use", "bm25", "hybrid", "shipped"]
@@ -301,3 +321,21 @@ def test_cli_missing_index_exits_with_one_line_and_no_traceback(tmp_path):
     assert "Traceback" not in result.stderr
     assert result.stderr.strip() == (f"search: no search index at {tmp_path / 'missing'} (missing manifest.json); "
                                      "run `dvc repro` first")
+
+
+def test_warm_up_loads_every_part_of_a_fused_system_and_reraises_a_failed_load(engine, monkeypatch):
+    loaded = []
+    monkeypatch.setattr(engine, "encoder", loaded.append)
+    monkeypatch.setattr(engine, "bm25", lambda: loaded.append("bm25"))
+    engine.warm_up("shipped")  # finetuned + use in params.yaml's place here (FUSIONS): both load
+    assert sorted(loaded) == ["finetuned", "use"]
+    loaded.clear()
+    engine.warm_up("hybrid")
+    assert sorted(loaded) == ["bm25", "finetuned"]
+
+    def fail(name):
+        raise ModelUnavailableError(f"cannot load the {name} encoder")
+
+    monkeypatch.setattr(engine, "encoder", fail)
+    with pytest.raises(ModelUnavailableError, match="cannot load the (finetuned|use) encoder"):
+        engine.warm_up("shipped")

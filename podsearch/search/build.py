@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from podsearch.config import from_section
+from podsearch.encoders import USE_SPEC
 from podsearch.errors import PodsearchError
 from podsearch.retrieval.bm25 import BM25Index
 from podsearch.retrieval.fusion import Fusion
@@ -88,6 +89,7 @@ def build_index(
     snippet_chars: int = 200,
     index_options: dict | None = None,
     onnx: dict[str, dict] | None = None,
+    use_weights: str | Path | None = None,
 ) -> dict:
     """Write a complete index folder and return its manifest.
 
@@ -96,6 +98,7 @@ def build_index(
     are reused as they are: encoding every episode again would take minutes on CPU and could drift from what was
     evaluated. `fusions` are the fused systems (params.yaml `fusion`) the engine serves beside the single ones;
     `default_system` is what a search without --system gets (the shipped system). `onnx[name]`: {"path", "int8"}.
+    `use_weights`: unpack_use's folder, which `use` queries load from (its entry's path) when it exists.
     """
     out_dir = Path(out_dir)
     fusions = fusions or {}
@@ -131,7 +134,8 @@ def build_index(
         index.save(out_dir / VECTORS / name)
         spec = encoder_specs[name]
         export = (onnx or {}).get(name)
-        encoders[name] = {"spec": spec, "path": _relative(spec, out_dir), "dim": int(matrix.shape[1]),
+        folder = str(use_weights) if spec == USE_SPEC and use_weights else spec
+        encoders[name] = {"spec": spec, "path": _relative(folder, out_dir), "dim": int(matrix.shape[1]),
                           "count": len(index), "onnx": export and dict(export, path=_relative(export["path"], out_dir))}
         log.info("%s: %d vectors of dim %d -> %s", name, len(index), matrix.shape[1], out_dir / VECTORS / name)
 

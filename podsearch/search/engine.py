@@ -5,9 +5,11 @@ model pays for it) unless the caller injects them, which is how tests use tiny f
 """
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -96,12 +98,14 @@ def model_location(entry: dict[str, Any], index_dir: Path) -> str:
 
 
 def load_query_encoder(entry: dict[str, Any], index_dir: Path, threads: int = 1):
-    """USE for the `use` spec; else the encoder's ONNX export (onnxruntime: no torch import, ~0.15 s to load; int8
+    """USE for the `use` spec (from unpack_use's uncompressed weights when the index names them); else the
+    encoder's ONNX export (onnxruntime: no torch import, ~0.15 s to load; int8
     where the index says so); else, with the reason logged, SentenceTransformer (its import alone takes ~5 s here)."""
     if entry["spec"] == USE_SPEC:
         from podsearch.encoders import load_use
 
-        model = load_use(threads=max(threads, 1))
+        folder = model_location(entry, index_dir) if entry.get("path") else None
+        model = load_use(threads=max(threads, 1), folder=folder)
         model.encode(["warm up"])
         return model
     from podsearch.onnx_encoder import OnnxEncoder, OnnxError
@@ -187,8 +191,9 @@ class SearchEngine:
             self.vectors = {name: load_index(self.index_dir / VECTORS / name) for name in self.manifest["encoders"]}
             if not (self.index_dir / BM25).is_dir():
                 raise OSError(f"no {BM25}/ folder")
-            # pyarrow rather than pandas: importing pandas alone costs ~0.25 s of a search command
-            meta = pyarrow.parquet.read_table(self.index_dir / META).to_pylist()
+            # ParquetFile, not pandas or pq.read_table: both import pandas (read_table through pyarrow.dataset),
+            # ~0.2 s of a search command that never needs it
+            meta = pyarrow.parquet.ParquetFile(self.index_dir / META).read().to_pylist()
             self.fusions = {name: Fusion(**spec) for name, spec in self.manifest["fusion"].items()}
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise IndexMissingError(
@@ -234,15 +239,20 @@ class SearchEngine:
 
     def warm_up(self, system: str | None = None) -> None:
         """Load every model `system` needs now (its encoders, and BM25 when it is a part), so the first query does
-        not pay for it. Loading a fused system's parts in threads was measured no faster (bench_search_latency): the
-        loads hold the GIL."""
+        not pay for it. A fused system's parts load in threads: with USE's weights unpacked, its load is file reading
+        and sentencepiece, which release the GIL, and a shipped `search` command measured 0.86 s against 0.92 s
+        serial (6 runs each, alternating). With the package's compressed weights it measured no faster."""
         system = self.check_system(system or self.default_system)
         parts = self.fusions[system].parts if system in self.fusions else [system]
-        for part in parts:
-            if part == BM25_SYSTEM:
-                self.bm25()
-            elif part in self.vectors:
-                self.encoder(part)
+        loads = [self.bm25 if part == BM25_SYSTEM else functools.partial(self.encoder, part)
+                 for part in parts if part == BM25_SYSTEM or part in self.vectors]
+        if len(loads) < 2:
+            for load in loads:
+                load()
+            return
+        with ThreadPoolExecutor(max_workers=len(loads)) as pool:
+            for future in [pool.submit(load) for load in loads]:
+                future.result()  # re-raises a load's error here
 
     def encode(self, query: str, encoder: str) -> np.ndarray:
         return normalize(np.asarray(self.encoder(encoder).encode([query]), dtype=np.float32).reshape(1, -1))
