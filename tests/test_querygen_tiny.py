@@ -36,6 +36,7 @@ def episodes(n: int, seed: int = 0) -> pd.DataFrame:
             "text": f"{title}. {description} {show_title}. {show_description}",
             "title": title,
             "description": description,
+            "show_id": f"show-{i % 3}",
             "show_title": show_title,
             "show_description": show_description,
         })

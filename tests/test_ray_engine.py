@@ -110,7 +110,7 @@ def _pseudo_run_args(episodes, params, folder: Path) -> dict:
     config = {**runner.generator_config("pseudo", 3, params, GenerationContext()), "device": "cpu"}
     rules = runner.FilterRules(queries_per_episode=3, max_query_words=16, copy_min_words=4, min_content=0.0)
     return dict(episodes=frame, folder=folder, shard_size=SHARD_SIZE, seed=params["seed"], rules=rules,
-                frequencies=DocumentFrequencies(frame["text"]), config=config, compute=QUERYGEN)
+                frequencies=DocumentFrequencies(frame["text"], frame["show_id"]), config=config, compute=QUERYGEN)
 
 
 def _stamps(folder: Path) -> dict[str, tuple[int, int]]:

@@ -16,7 +16,7 @@ import pandas as pd
 from podsearch.querygen.filters import REASONS, DocumentFrequencies, reject_reason
 
 # Columns a generator may read; prepare's table has them all, tests may build frames with just these.
-EPISODE_COLUMNS = ("episode_id", "text", "title", "description", "show_title", "show_description")
+EPISODE_COLUMNS = ("episode_id", "text", "title", "description", "show_id", "show_title", "show_description")
 KEPT = "kept"
 REJECT_REASONS = ("empty", "too_long", *REASONS, "copies_description", "duplicate")
 # Valid candidates beyond queries_per_episode: not degenerate, just not needed, so counted apart.
@@ -71,15 +71,16 @@ def judge(
     copy_min_words: int,
     limit: int,
     show_title: str = "",
+    show_id: str | None = None,
     frequencies: DocumentFrequencies | None = None,
     min_content: float = 0.0,
 ) -> list[str]:
     """A status per candidate: `kept`, a reason from REJECT_REASONS, or `surplus` once `limit` are kept.
 
     Candidates arrive tidied (`filters.tidy`). After the length checks come the rules of `filters.reject_reason`
-    (boilerplate, dates, numbering, show name only, too little topic content). A copy is a query of at least
-    `copy_min_words` words found verbatim (after normalising) in the text it should retrieve, or a query equal to
-    it: shorter queries are keywords, which are meant to appear in the text. The reference is the candidate's
+    (boilerplate, dates, numbering, the show's name or recurring words, too little topic content). A copy is a query
+    of at least `copy_min_words` words found verbatim (after normalising) in the text it should retrieve, or a query
+    equal to it: shorter queries are keywords, which are meant to appear in the text. The reference is the candidate's
     `passage` when set (an inverse-cloze sentence is by construction in the description, not in its passage), else
     the episode description.
     """
@@ -93,7 +94,7 @@ def judge(
             status = "empty"
         elif len(cand.query.split()) > max_words:
             status = "too_long"
-        elif reason := reject_reason(cand.query, show_title, frequencies, min_content):
+        elif reason := reject_reason(cand.query, show_title, frequencies, min_content, show_id):
             status = reason
         # The reference (a whole passage) is normalised only here, for candidates no earlier rule rejected:
         # normalising every candidate's passage was 16% of pseudo generation on 50k episodes (cProfile).

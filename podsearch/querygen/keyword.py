@@ -15,7 +15,9 @@ import numpy as np
 import pandas as pd
 
 from podsearch.querygen.base import Candidate, Progress, QueryGenerator
-from podsearch.querygen.filters import STOPWORD_SET, URL_OR_EMAIL, DocumentFrequencies, content_words, words
+from podsearch.querygen.filters import (
+    HANDLE, STOPWORD_SET, URL_OR_EMAIL, DocumentFrequencies, without_furniture, words,
+)
 
 KEYWORD = "keyword"
 # Stopwords a key phrase may hold between two content words ("book of genesis", "rock and roll"); any other
@@ -31,7 +33,8 @@ def candidate_phrases(text: str, max_words: int) -> Counter[str]:
     "th" of "18th"), that start and end with a content word and hold no stopword but a connector inside, with their
     counts."""
     phrases: Counter[str] = Counter()
-    for segment in _SEGMENT.split(URL_OR_EMAIL.sub(" ", text)):
+    # A URL, e-mail or handle ends a segment, so no phrase spans the gap it leaves.
+    for segment in _SEGMENT.split(HANDLE.sub("|", URL_OR_EMAIL.sub("|", text))):
         tokens = words(segment)
         for n in range(1, max_words + 1):
             for start in range(len(tokens) - n + 1):
@@ -61,17 +64,17 @@ def maximal_marginal_relevance(doc: np.ndarray, phrases: np.ndarray, n: int, div
 
 
 class KeywordGenerator(QueryGenerator):
-    """Candidates in MMR order, a few more than the mix asks for so the filter has fallbacks."""
+    """The shortlist in MMR order; the filter keeps the first ones that pass (as many as the mix asks for)."""
 
     name = KEYWORD
 
     def __init__(self, encoder_spec: str, episode_vectors: dict[str, np.ndarray], frequencies: DocumentFrequencies,
-                 *, num_queries: int, max_words: int = 3, candidates: int = 12, diversity: float = 0.5,
+                 *, max_words: int = 3, candidates: int = 12, diversity: float = 0.5,
                  batch_size: int = 256):
         self.encoder_spec = encoder_spec
         self.episode_vectors = episode_vectors
         self.frequencies = frequencies
-        self.num_queries, self.max_words, self.candidates = num_queries, max_words, candidates
+        self.max_words, self.candidates = max_words, candidates
         self.diversity, self.batch_size = diversity, batch_size
         self.encoder = None
 
@@ -80,20 +83,18 @@ class KeywordGenerator(QueryGenerator):
 
         self.encoder = load_encoder("base", self.encoder_spec)
 
-    def shortlist(self, title: str, description: str, show_title: str) -> list[str]:
-        """The `candidates` phrases with the highest tf x mean idf; phrases made only of show-name words are left
-        out (a listener who knows the show name does not need a search engine to find its episodes)."""
-        show = set(content_words(show_title))
+    def shortlist(self, title: str, description: str) -> list[str]:
+        """The `candidates` phrases with the highest tf x mean idf, from the title and description without their
+        sponsor, image and author credits. Phrases that name the show are not left out here but by the filter, which
+        counts them (stats/querygen.json `rejected`)."""
         scored = []
-        for phrase, count in candidate_phrases(f"{title}. {description}", self.max_words).items():
+        for phrase, count in candidate_phrases(without_furniture(title, description), self.max_words).items():
             tokens = phrase.split()
-            if set(tokens) <= show:
-                continue
             scored.append((-count * sum(self.frequencies.idf(t) for t in tokens) / len(tokens), phrase))
         return [phrase for _, phrase in sorted(scored)[: self.candidates]]
 
     def generate(self, episodes: pd.DataFrame, seed: int, progress: Progress) -> list[list[Candidate]]:
-        shortlists = [self.shortlist(r.title, r.description, r.show_title) for r in episodes.itertuples(index=False)]
+        shortlists = [self.shortlist(r.title, r.description) for r in episodes.itertuples(index=False)]
         unique = sorted({p for shortlist in shortlists for p in shortlist})
         vectors = {}
         if unique:
@@ -107,7 +108,8 @@ class KeywordGenerator(QueryGenerator):
                 continue
             doc = self.episode_vectors[row.episode_id]
             matrix = np.stack([vectors[p] for p in shortlist])
-            picked = maximal_marginal_relevance(doc, matrix, self.num_queries + 2, self.diversity)
+            # The whole shortlist in MMR order: the filter keeps the first that pass its rules.
+            picked = maximal_marginal_relevance(doc, matrix, len(shortlist), self.diversity)
             out.append([Candidate(shortlist[i], KEYWORD) for i in picked])
         progress(len(episodes))
         return out

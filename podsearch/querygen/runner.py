@@ -43,7 +43,7 @@ log = logging.getLogger(__name__)
 
 GENERATORS = ("pseudo", "keyword", "doc2query", "instruct")
 # Bump when the shard layout or the filter rules change, so old shards are not mixed with new ones.
-SHARD_FORMAT = 2
+SHARD_FORMAT = 5
 PAIR_COLUMNS = ("query", "episode_id", "generator")
 _SHARD_SCHEMA = pa.schema(
     [
@@ -139,9 +139,8 @@ def make_generator(name: str, count: int, params: dict[str, Any], context: Gener
         if not context.base_model or not context.episode_vectors:
             raise QueryGenError("the keyword generator needs the base model and the episode vectors of embed_base")
         return KeywordGenerator(
-            context.base_model, context.episode_vectors, frequencies, num_queries=count,
-            max_words=p["max_words"], candidates=p["candidates"], diversity=p["diversity"],
-            batch_size=p["batch_size"],
+            context.base_model, context.episode_vectors, frequencies, max_words=p["max_words"],
+            candidates=p["candidates"], diversity=p["diversity"], batch_size=p["batch_size"],
         )
     if name == "doc2query":
         from podsearch.querygen.doc2query import Doc2QueryGenerator
@@ -227,8 +226,8 @@ def _generate_shard(generator: QueryGenerator, shard: pd.DataFrame, seed: int, r
         cands = [Candidate(tidy(c.query), c.generator, c.passage) for c in cands]
         statuses = judge(
             cands, episode.description, max_words=rules.max_query_words, copy_min_words=rules.copy_min_words,
-            limit=rules.queries_per_episode, show_title=episode.show_title, frequencies=frequencies,
-            min_content=rules.min_content,
+            limit=rules.queries_per_episode, show_title=episode.show_title, show_id=episode.show_id,
+            frequencies=frequencies, min_content=rules.min_content,
         )
         for cand, status in zip(cands, statuses):
             rows["episode_id"].append(episode.episode_id)
@@ -378,7 +377,7 @@ def generate_pairs(
     context = context or GenerationContext()
     mix = check_mix(params)
     _drop_unmixed(Path(shard_dir), mix)
-    frequencies = DocumentFrequencies(episodes["text"])
+    frequencies = DocumentFrequencies(episodes["text"], episodes["show_id"])
     all_pairs, stats, timings = [], {"episodes": len(episodes), "mix": mix, "generators": {}}, {}
     for name, count in mix.items():
         generator = make_generator(name, count, params, context, frequencies)
