@@ -30,7 +30,7 @@ URL_OR_EMAIL = re.compile(
 _BOILERPLATE = re.compile(
     r"\b(?:subscribe|subscribing|unsubscribe|itunes|apple podcasts|stitcher|spotify|soundcloud|patreon|"
     r"rate (?:and|&) review|leave (?:us )?a review|review us|follow (?:us|me)|like us|twitter|facebook|instagram|"
-    r"youtube|email us|e-mail|emails? sent|contact us|call (?:us|in)|sponsored by|brought to you by|promo code|"
+    r"youtube|email us|e-mail|emails? sent|contact us|call (?:us|in)|promo code|"
     r"coupon code|discount code|use code|support (?:the|this) (?:show|podcast)|donate|download (?:the|our)|"
     r"listen (?:live|on|at)|visit (?:us|our)|check out (?:our|my)|click here|all rights reserved|copyright|"
     r"abonnieren|abonniert|suscr[ií]bete|abonnez|abonneer|"
@@ -40,15 +40,14 @@ _BOILERPLATE = re.compile(
     # feed templates and broadcast slots: SermonAudio's "Broadcaster: ... Length: 63 min. (64kbps)", Spanish and
     # Catalan radio's "Tramo de 08.50 h a 09.00 h", "Emis.: Dimarts 12-12-2017"
     r"broadcaster|sermonaudio|mp3|kbps|tramo|emis|emisi[oó]n|emissió|"
-    r"download(?:s|ed)?|uploaded|watch and share|share (?:this|it)|flickr|shutterstock|image credit|photo credit|"
-    r"appeared first on)\b", re.I)
+    r"download(?:s|ed)?|uploaded|share (?:this|it)|flickr|shutterstock|appeared first on)\b", re.I)
 HANDLE = re.compile(r"(?<!\w)[@#][^\W\d_][\w.]*")  # @handles and #hashtags (not "#12", which is numbering)
-# Feed furniture inside a text, up to the end of its sentence (or bracket): sponsor credits ("60 Second Jukebox For
-# Nick-Brought To You By Newicks Lobster", "powered by ZenCast.fm"), photo credits ("Image credit: Gage
-# Skidmore/Flickr", "(Photo: Ryan Remiorz/The Canadian Press)"), "watch and share this new video" and WordPress's
-# "The post <title> appeared first on <site>". Generators that cut phrases out of a text cut these out first: a
-# sponsor's, photographer's or site's name alone ("unh athletics", "ryan remiorz", "muscle appeared") passes every
-# rule on the query.
+# Credits inside a text, up to the end of their sentence (or bracket); in a query they are boilerplate. Sponsor
+# credits ("60 Second Jukebox For Nick-Brought To You By Newicks Lobster", "powered by ZenCast.fm"), photo credits
+# ("Image credit: Gage Skidmore/Flickr", "(Photo: Ryan Remiorz/The Canadian Press)"), "watch and share this new
+# video" and WordPress's "The post <title> appeared first on <site>". Generators that cut phrases out of a text cut
+# these out first (`without_furniture`): a sponsor's, photographer's or site's name alone ("unh athletics", "ryan
+# remiorz", "muscle appeared") passes every rule on the query.
 FURNITURE = re.compile(
     r"[(\[]\s*(?:photos?|images?|pictures?)\s*(?:credit|courtesy|by)?s?\s*:[^)\]]*[)\]]"
     r"|\b(?:brought to you by|sponsored by|presented by|powered by|in partnership with|watch and share|"
@@ -59,7 +58,7 @@ _MONTH = (r"(?:jan(?:uary|uar)?|feb(?:ruary|ruar)?|mar(?:ch)?|märz|apr(?:il)?|m
           r"aug(?:ust)?|sep(?:t|tember)?|oct(?:ober)?|okt(?:ober)?|nov(?:ember)?|dec(?:ember)?|dez(?:ember)?)")
 # A month's or weekday's full name, even without a day: in a feed of one month, "questions for december" and
 # "thursdays" are dates, not topics. (Not "may", more often a word.)
-_MONTH_NAME = (r"(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday)s?|"
+_DAY_OR_MONTH_NAME = (r"(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday)s?|"
                r"montag|dienstag|mittwoch|donnerstag|freitag|samstag|sonntag|lunes|martes|miércoles|jueves|viernes|"
                r"sábado|domingo|lundi|mardi|mercredi|jeudi|vendredi|samedi|dimanche|"
                r"january|february|march|april|june|july|august|september|october|november|december|januar|februar|juni|"
@@ -72,7 +71,7 @@ _DAY_DATE = re.compile(
     rf"|\b{_MONTH}\.? \d{{1,2}}(?:st|nd|rd|th)?(?:,? \d{{4}})?\b"   # December 21, Dec 21st 2017
     rf"|\b\d{{1,2}}(?:st|nd|rd|th)?\.? {_MONTH}\b",                 # 21 December, 14th Dec, 3. Dezember
     re.I)
-_DATE = re.compile(rf"\b(?:{_MONTH_NAME})\b|{_DAY_DATE.pattern}", re.I)
+_DATE = re.compile(rf"\b(?:{_DAY_OR_MONTH_NAME})\b|{_DAY_DATE.pattern}", re.I)
 _NUMBERING = re.compile(
     r"\b(?:episode|episodes|ep|eps|epi|folge|aflevering|episodio|épisode|part|pt|teil|deel|parte|hour|hr|"
     r"segment|show|chapter|vol|volume|session|week|day|tag|no|nr|number)\.?\s*#?\d+\b"
@@ -113,12 +112,14 @@ _EDGE_DATE = re.compile(
 
 
 def without_furniture(title: str, description: str) -> str:
-    """`title. description` with FURNITURE cut out (each cut ends a segment: "|"), and without the description when
-    it is only "<title> by <author>"."""
+    """`title. description` without what a feed wraps around the episode -- FURNITURE's credits, URLs, e-mails,
+    handles -- each cut ending a segment ("|") so no phrase spans it; and without the description when it is only
+    "<title> by <author>"."""
     rest = description[len(title):] if description.lower().startswith(title.lower()) else None
     if rest is not None and _AUTHOR_CREDIT.fullmatch(rest):
         description = ""
-    return FURNITURE.sub("|", f"{title}. {description}")
+    text = FURNITURE.sub("|", f"{title}. {description}")
+    return HANDLE.sub("|", URL_OR_EMAIL.sub("|", text))
 
 
 def tidy(query: str) -> str:
@@ -188,7 +189,7 @@ class DocumentFrequencies:
 def reject_reason(query: str, show_title: str, frequencies: DocumentFrequencies | None, min_content: float,
                   show_id: str | None = None) -> str | None:
     """The first rule the (tidied) query breaks, or None."""
-    if URL_OR_EMAIL.search(query) or _BOILERPLATE.search(query) or HANDLE.search(query):
+    if any(rule.search(query) for rule in (URL_OR_EMAIL, _BOILERPLATE, FURNITURE, HANDLE)):
         return "boilerplate"
     if _DATE.search(query):
         return "date"
@@ -206,9 +207,9 @@ def reject_reason(query: str, show_title: str, frequencies: DocumentFrequencies 
 
 def _about_the_show(topic: set[str], show_title: str, recurring: frozenset[str]) -> bool:
     """The query names the show rather than an episode's topic: all its words are the show title's or words the
-    show repeats in most episodes; or it is short (at most SHORT_QUERY content words, as key phrases are) and one of
-    them is from the show title ("best of greg" for "Greg & The Morning Buzz", "hammondcast on kyou") or the title's
-    initials ("yhtws")."""
+    show repeats (DocumentFrequencies.recurring); or it is short (at most SHORT_QUERY content words, as key phrases
+    are) and one of them is from the show title ("best of greg" for "Greg & The Morning Buzz", "hammondcast on
+    kyou") or the title's initials ("yhtws")."""
     title = _show_words(show_title)
     if topic <= title | recurring or topic & _show_initials(show_title):
         return True

@@ -15,9 +15,7 @@ import numpy as np
 import pandas as pd
 
 from podsearch.querygen.base import Candidate, Progress, QueryGenerator
-from podsearch.querygen.filters import (
-    HANDLE, STOPWORD_SET, URL_OR_EMAIL, DocumentFrequencies, without_furniture, words,
-)
+from podsearch.querygen.filters import STOPWORD_SET, DocumentFrequencies, without_furniture, words
 
 KEYWORD = "keyword"
 # Stopwords a key phrase may hold between two content words ("book of genesis", "rock and roll"); any other
@@ -29,12 +27,11 @@ _SEGMENT = re.compile(r"[.,;:!?()\[\]{}|\"“”„«»…–—/\\]+|\s-\s")
 
 
 def candidate_phrases(text: str, max_words: int) -> Counter[str]:
-    """n-grams (1..max_words words) of `text` whose words are alphabetic and at least 3 letters (no numbers, no
-    "th" of "18th"), that start and end with a content word and hold no stopword but a connector inside, with their
-    counts."""
+    """n-grams (1..max_words words) of `text` (as `filters.without_furniture` returns it) whose words are alphabetic
+    and at least 3 letters (no numbers, no "th" of "18th"), that start and end with a content word and hold no
+    stopword but a connector inside, with their counts."""
     phrases: Counter[str] = Counter()
-    # A URL, e-mail or handle ends a segment, so no phrase spans the gap it leaves.
-    for segment in _SEGMENT.split(HANDLE.sub("|", URL_OR_EMAIL.sub("|", text))):
+    for segment in _SEGMENT.split(text):
         tokens = words(segment)
         for n in range(1, max_words + 1):
             for start in range(len(tokens) - n + 1):

@@ -43,7 +43,7 @@ log = logging.getLogger(__name__)
 
 GENERATORS = ("pseudo", "keyword", "doc2query", "instruct")
 # Bump when the shard layout or the filter rules change, so old shards are not mixed with new ones.
-SHARD_FORMAT = 5
+SHARD_FORMAT = 6
 PAIR_COLUMNS = ("query", "episode_id", "generator")
 _SHARD_SCHEMA = pa.schema(
     [
