@@ -72,17 +72,18 @@ def judge(
     limit: int,
     show_title: str = "",
     show_id: str | None = None,
+    title: str | None = None,
     frequencies: DocumentFrequencies | None = None,
     min_content: float = 0.0,
 ) -> list[str]:
     """A status per candidate: `kept`, a reason from REJECT_REASONS, or `surplus` once `limit` are kept.
 
     Candidates arrive tidied (`filters.tidy`). After the length checks come the rules of `filters.reject_reason`
-    (boilerplate, dates, numbering, the show's name or recurring words, too little topic content). A copy is a query
-    of at least `copy_min_words` words found verbatim (after normalising) in the text it should retrieve, or a query
-    equal to it: shorter queries are keywords, which are meant to appear in the text. The reference is the candidate's
-    `passage` when set (an inverse-cloze sentence is by construction in the description, not in its passage), else
-    the episode description.
+    (boilerplate, dates, numbering, the show's name or the words its feed -- or the program its `title` names --
+    repeats, too little topic content). A copy is a query of at least `copy_min_words` words found verbatim (after
+    normalising) in the text it should retrieve, or a query equal to it: shorter queries are keywords, which are
+    meant to appear in the text. The reference is the candidate's `passage` when set (an inverse-cloze sentence is
+    by construction in the description, not in its passage), else the episode description.
     """
     statuses: list[str] = []
     seen: set[str] = set()
@@ -94,7 +95,7 @@ def judge(
             status = "empty"
         elif len(cand.query.split()) > max_words:
             status = "too_long"
-        elif reason := reject_reason(cand.query, show_title, frequencies, min_content, show_id):
+        elif reason := reject_reason(cand.query, show_title, frequencies, min_content, show_id, title):
             status = reason
         # The reference (a whole passage) is normalised only here, for candidates no earlier rule rejected:
         # normalising every candidate's passage was 16% of pseudo generation on 50k episodes (cProfile).

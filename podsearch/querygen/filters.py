@@ -45,13 +45,21 @@ HANDLE = re.compile(r"(?<!\w)[@#][^\W\d_][\w.]*")  # @handles and #hashtags (not
 # Credits inside a text, up to the end of their sentence (or bracket); in a query they are boilerplate. Sponsor
 # credits ("60 Second Jukebox For Nick-Brought To You By Newicks Lobster", "powered by ZenCast.fm"), photo credits
 # ("Image credit: Gage Skidmore/Flickr", "(Photo: Ryan Remiorz/The Canadian Press)"), "watch and share this new
-# video" and WordPress's "The post <title> appeared first on <site>". Generators that cut phrases out of a text cut
-# these out first (`without_furniture`): a sponsor's, photographer's or site's name alone ("unh athletics", "ryan
-# remiorz", "muscle appeared") passes every rule on the query.
+# video", WordPress's "The post <title> appeared first on <site>", who preached and where it was recorded, sign-offs.
+# Generators that cut phrases out of a text cut these out first (`without_furniture`): a sponsor's, photographer's
+# or site's name alone ("unh athletics", "ryan remiorz", "muscle appeared") passes every rule on the query.
 FURNITURE = re.compile(
     r"[(\[]\s*(?:photos?|images?|pictures?)\s*(?:credit|courtesy|by)?s?\s*:[^)\]]*[)\]]"
     r"|\b(?:brought to you by|sponsored by|presented by|powered by|in partnership with|watch and share|"
-    r"(?:image|photo|picture)s? (?:credit|courtesy)s?|the post\b.{0,300}?\bappeared first on)[^.!?|\n]*", re.I)
+    r"(?:image|photo|picture)s? (?:credit|courtesy)s?|the post\b.{0,300}?\bappeared first on|"
+    # "Preached by Pastor Katie Ricke at Beresford Zion UMC": the feed's venue, in both of its episodes
+    r"preached by|recorded (?:live )?at|"
+    # sign-offs and greetings, WordPress's ad label and category footer ("Advertisements Filed under: ... Tagged:")
+    r"thanks?(?: you)? (?:so much )?for listening|happy holidays|season'?s greetings|advertisements|filed under)"
+    r"[^.!?|\n]*"
+    # SermonAudio's template fields: "... following details: Title: ... Speaker: ... Broadcaster: ..." -- a field's
+    # label ends the phrase before it ("defense speaker" is not a phrase of the text)
+    r"|\b(?:title|subtitle|speaker|broadcaster|event|bible|length|overview):", re.I)
 # SoundCloud-style items described only as "<title> by <author>": the author is the show's, not the episode's.
 _AUTHOR_CREDIT = re.compile(r"\s*by\s+[^.!?]{1,100}")
 _MONTH = (r"(?:jan(?:uary|uar)?|feb(?:ruary|ruar)?|mar(?:ch)?|märz|apr(?:il)?|may|mai|jun(?:e|i)?|jul(?:y|i)?|"
@@ -66,12 +74,15 @@ _DAY_OR_MONTH_NAME = (r"(?:monday|tuesday|wednesday|thursday|friday|saturday|sun
                r"noviembre|diciembre|janvier|février|avril|juin|juillet|août|septembre|octobre|novembre|décembre|"
                r"gennaio|febbraio|aprile|giugno|luglio|settembre|ottobre|dicembre|janeiro|fevereiro|março|junho|"
                r"julho|setembro|outubro|novembro|dezembro|januari|februari|augustus")
+# Abbreviated: "5P FRI ON THE GO", "Schroer on Dec", "switch in feb". Not "sun", "mar", "may", "mon", "jan", "jun":
+# words or names as often.
+_DAY_OR_MONTH_SHORT = r"(?:tue|tues|wed|thu|thur|thurs|fri|sat|feb|apr|jul|aug|sep|sept|oct|nov|dec)"
 _DAY_DATE = re.compile(
     r"\b\d{1,4}[-/._]\d{1,2}[-/._]\d{2,4}\b"                     # 12/22/17, 2017-12-01, 12_22_17, 14.12.2017
     rf"|\b{_MONTH}\.? \d{{1,2}}(?:st|nd|rd|th)?(?:,? \d{{4}})?\b"   # December 21, Dec 21st 2017
     rf"|\b\d{{1,2}}(?:st|nd|rd|th)?\.? {_MONTH}\b",                 # 21 December, 14th Dec, 3. Dezember
     re.I)
-_DATE = re.compile(rf"\b(?:{_DAY_OR_MONTH_NAME})\b|{_DAY_DATE.pattern}", re.I)
+_DATE = re.compile(rf"\b(?:{_DAY_OR_MONTH_NAME}|{_DAY_OR_MONTH_SHORT})\b|{_DAY_DATE.pattern}", re.I)
 _NUMBERING = re.compile(
     r"\b(?:episode|episodes|ep|eps|epi|folge|aflevering|episodio|épisode|part|pt|teil|deel|parte|hour|hr|"
     r"segment|show|chapter|vol|volume|session|week|day|tag|no|nr|number)\.?\s*#?\d+\b"
@@ -85,6 +96,13 @@ FORMAT_WORDS = frozenset(
     "hours segment segments show shows podcast podcasts chapter capitulo capítulo chapitre session sessions "
     "edition season series bonus intro outro recap update updates special full callers guest guests "
     "daily weekly nightly monthly".split())
+# Words a feed labels an item's format or parts with, which a topic can still contain ("questions about grief",
+# "the introduction of the euro"): a query of only these ("questions and answers", "introduction", "replay",
+# "trailer") is numbering without the number, but a short query with one is not (unlike FORMAT_WORDS).
+LABEL_WORDS = frozenset(
+    "introduction introductions overview question questions answer answers mailbag trailer trailers teaser "
+    "preview previews highlights replay rerun encore clips transcript transcripts notes summary conclusion welcome "
+    "listener listeners audio video videos".split())
 # Numbering around a title's topic: "Ep 17 - ", "478: ", "#99 ", "005 - ", " | Part 2", " (Part 2)", " [Episode 43]".
 _LEADING = re.compile(
     r"^\s*(?:(?:(?:episode|ep|eps|folge|aflevering|show|no|nr|part|pt|chapter|session|day)\.?\s*|#)\d+[a-z]?"
@@ -137,6 +155,23 @@ def tidy(query: str) -> str:
     return query
 
 
+# What a broadcast's title says besides its program's name, beyond _DATE: airtimes, years, day/month without a year
+# and abbreviated weekdays ("Hoy por Hoy Granada (02/12/2017 - 13:05 a 14:00)", "Onde Road di dom 03/12"). In a
+# title these are dates as often as not; a program needs two titles with the same rest.
+_TITLE_DATE = re.compile(
+    r"\b\d{1,2}[:.h]\d{2}\b|\b\d{1,2}/\d{1,2}\b|\b(?:19|20)\d{2}\b|\b(?:mon|tue|tues|wed|thu|thur|thurs|fri|sat|sun)\b",
+    re.I)
+
+
+@functools.lru_cache(maxsize=4096)
+def program_label(title: str) -> str | None:
+    """The name of the program a dated title broadcasts: its words without dates and airtimes ("Nips: December 4,
+    2017" -> "nips"). None for a title without a date, or with nothing else."""
+    undated = _TITLE_DATE.sub(" ", _DATE.sub(" ", _DAY_DATE.sub(" ", title)))
+    label = " ".join(words(undated))
+    return label if label and label != " ".join(words(title)) else None
+
+
 class DocumentFrequencies:
     """Inverse document frequency of content words over the episode texts: how much a word says about a topic.
 
@@ -144,36 +179,59 @@ class DocumentFrequencies:
     show's episodes, and in two at least (shows with MIN_SHOW_EPISODES or more). They are what the show's feed
     repeats from item to item -- hosts, venues, stations, taglines, airtimes ("listen weekdays", "centre in perth",
     "manna church sunday") -- so they say little about one episode, whatever their corpus IDF. 0.3 rather than a
-    majority: a venue named in a third of a show's 212 descriptions is still the feed's, not an episode's. Shows are
-    counted one at a time, so memory holds one show's words."""
+    majority: a venue named in a third of a show's 212 descriptions is still the feed's, not an episode's.
+
+    Given the titles too, it does the same within each program of a show: the episodes whose dated titles name the
+    same program (`program_label`), from two episodes up. A feed that broadcasts several programs ("Hora 14
+    Granada", "Hora 25 Deportes Granada" in Radio Baza) repeats each one's standing lines ("diez minutos de
+    resumen") in too few of the show's episodes to count, and a show of two episodes, both "Nips: <date>", is one
+    program. Two episodes are enough here and not for a show: two dated broadcasts under one name share the
+    program's furniture, while two undated episodes of a show as often share a two-part topic ("yankees").
+    Shows are counted one at a time, so memory holds one show's words."""
 
     RECURRING_SHARE = 0.3
     MIN_SHOW_EPISODES = 3
+    MIN_PROGRAM_EPISODES = 2
 
-    def __init__(self, texts: Iterable[str], shows: Iterable[str] | None = None):
+    def __init__(self, texts: Iterable[str], shows: Iterable[str] | None = None, titles: Iterable[str] | None = None):
         texts = list(texts)
         shows = list(shows) if shows is not None else [""] * len(texts)
-        if len(shows) != len(texts):
-            raise ValueError(f"{len(texts)} texts but {len(shows)} show ids")
+        labels = [program_label(t) for t in titles] if titles is not None else [None] * len(texts)
+        if not len(shows) == len(labels) == len(texts):
+            raise ValueError(f"{len(texts)} texts but {len(shows)} show ids and {len(labels)} titles")
         counts: Counter[str] = Counter()
-        self._recurring: dict[str, frozenset[str]] = {}
+        self._recurring: dict[tuple[str, str | None], frozenset[str]] = {}
         by_show: dict[str, list[int]] = {}
         for i, show in enumerate(shows):
             by_show.setdefault(show, []).append(i)
         for show, rows in by_show.items():
-            in_show: Counter[str] = Counter()
+            episode_words = {i: set(content_words(texts[i])) for i in rows}
+            counts.update(w for i in rows for w in episode_words[i])
+            if not show:
+                continue
+            if len(rows) >= self.MIN_SHOW_EPISODES:
+                self._recurring[show, None] = self._repeated([episode_words[i] for i in rows])
+            programs: dict[str, list[int]] = {}
             for i in rows:
-                in_show.update(set(content_words(texts[i])))
-            counts.update(in_show)
-            if show and len(rows) >= self.MIN_SHOW_EPISODES:
-                self._recurring[show] = frozenset(
-                    w for w, n in in_show.items() if n >= max(2.0, self.RECURRING_SHARE * len(rows)))
+                if labels[i] is not None:
+                    programs.setdefault(labels[i], []).append(i)
+            for label, program_rows in programs.items():
+                if len(program_rows) >= self.MIN_PROGRAM_EPISODES:
+                    self._recurring[show, label] = self._repeated([episode_words[i] for i in program_rows])
         self.n = max(len(texts), 1)
         self._df = counts
 
-    def recurring(self, show: str | None) -> frozenset[str]:
-        """Content words in at least 30% of `show`'s episodes and two of them (none for a show of fewer than 3)."""
-        return self._recurring.get(show or "", frozenset())
+    @classmethod
+    def _repeated(cls, episodes: list[set[str]]) -> frozenset[str]:
+        in_episodes = Counter(w for episode in episodes for w in episode)
+        return frozenset(w for w, n in in_episodes.items() if n >= max(2.0, cls.RECURRING_SHARE * len(episodes)))
+
+    def recurring(self, show: str | None, title: str | None = None) -> frozenset[str]:
+        """Content words in at least 30% of `show`'s episodes and two of them (none for a show of fewer than 3),
+        with those of the program the episode `title` names, if any."""
+        of_show = self._recurring.get((show or "", None), frozenset())
+        label = program_label(title) if title else None
+        return of_show | self._recurring.get((show or "", label), frozenset()) if label else of_show
 
     def idf(self, word: str) -> float:
         return math.log((1 + self.n) / (1 + self._df.get(word, 0)))
@@ -187,16 +245,17 @@ class DocumentFrequencies:
 
 
 def reject_reason(query: str, show_title: str, frequencies: DocumentFrequencies | None, min_content: float,
-                  show_id: str | None = None) -> str | None:
+                  show_id: str | None = None, title: str | None = None) -> str | None:
     """The first rule the (tidied) query breaks, or None."""
     if any(rule.search(query) for rule in (URL_OR_EMAIL, _BOILERPLATE, FURNITURE, HANDLE)):
         return "boilerplate"
     if _DATE.search(query):
         return "date"
     topic = set(content_words(query))
-    if _NUMBERING.search(query) or (topic and topic <= FORMAT_WORDS):
+    if _NUMBERING.search(query) or (topic and topic <= FORMAT_WORDS | LABEL_WORDS):
         return "episode_number"
-    if topic and _about_the_show(topic, show_title, frequencies.recurring(show_id) if frequencies else frozenset()):
+    recurring = frequencies.recurring(show_id, title) if frequencies else frozenset()
+    if topic and _about_the_show(topic, show_title, recurring):
         return "show_name"
     if _is_short_with(topic, FORMAT_WORDS):  # after show_name: "Moose Podcast" is the show's name
         return "episode_number"
@@ -226,9 +285,12 @@ def _is_short_with(topic: set[str], vocabulary: frozenset[str]) -> bool:
 
 @functools.lru_cache(maxsize=4096)
 def _show_initials(show_title: str) -> frozenset[str]:
-    """The initials of the show title's words, when there are at least three ("yhtws")."""
+    """The initials of the show title's words when there are at least three ("yhtws"), and from two with a plural
+    "s" ("dbs" for Doze Bros: "DBs Show EP 20"). Two letters alone are not a phrase the keyword generator makes."""
     initials = "".join(w[0] for w in words(show_title))
-    return frozenset([initials]) if len(initials) >= 3 else frozenset()
+    if len(initials) < 2:
+        return frozenset()
+    return frozenset([initials + "s", initials] if len(initials) >= 3 else [initials + "s"])
 
 
 @functools.lru_cache(maxsize=4096)

@@ -43,7 +43,7 @@ log = logging.getLogger(__name__)
 
 GENERATORS = ("pseudo", "keyword", "doc2query", "instruct")
 # Bump when the shard layout or the filter rules change, so old shards are not mixed with new ones.
-SHARD_FORMAT = 6
+SHARD_FORMAT = 9
 PAIR_COLUMNS = ("query", "episode_id", "generator")
 _SHARD_SCHEMA = pa.schema(
     [
@@ -227,7 +227,7 @@ def _generate_shard(generator: QueryGenerator, shard: pd.DataFrame, seed: int, r
         statuses = judge(
             cands, episode.description, max_words=rules.max_query_words, copy_min_words=rules.copy_min_words,
             limit=rules.queries_per_episode, show_title=episode.show_title, show_id=episode.show_id,
-            frequencies=frequencies, min_content=rules.min_content,
+            title=episode.title, frequencies=frequencies, min_content=rules.min_content,
         )
         for cand, status in zip(cands, statuses):
             rows["episode_id"].append(episode.episode_id)
@@ -377,7 +377,7 @@ def generate_pairs(
     context = context or GenerationContext()
     mix = check_mix(params)
     _drop_unmixed(Path(shard_dir), mix)
-    frequencies = DocumentFrequencies(episodes["text"], episodes["show_id"])
+    frequencies = DocumentFrequencies(episodes["text"], episodes["show_id"], episodes["title"])
     all_pairs, stats, timings = [], {"episodes": len(episodes), "mix": mix, "generators": {}}, {}
     for name, count in mix.items():
         generator = make_generator(name, count, params, context, frequencies)
