@@ -7,8 +7,9 @@ experiments, fetch their run files first, e.g.
     python bench/compare_runs.py /tmp/exp-a.parquet:finetuned data/eval/runs/curated.parquet:finetuned --split dev
 
 A side may be several comma-separated RUNFILE:SYSTEM, or a RUNFILE glob ("runs/keyword-s*.parquet:shipped"), e.g.
-the same experiment trained with different seeds: each query's metric is then the mean over those runs, so the test compares the two recipes rather than two single training
-runs (one run's luck moved MRR@30 by about 0.03 on this data: bench/results/keyword_vs_pseudo.md).
+the same experiment trained with different seeds: each query's metric is then the mean over those runs, so the test
+compares the two recipes rather than two single training runs (one run's luck moves a fine-tune's test MRR@30 by up
+to 0.036 on this data: bench/results/keyword_vs_pseudo.md).
 
 Prints both sides' means and B - A with the paired randomization test's p-value (10,000 resamples) on Recall@10,
 Recall@30 and MRR@30, over the queries of the chosen split (and per style / English or not with --subsets).

@@ -18,16 +18,12 @@ from collections import Counter
 import pandas as pd
 
 from podsearch.querygen.filters import content_words, without_furniture, words
-from podsearch.querygen.keyword import _SEGMENT
+from podsearch.querygen.keyword import segments
 
 
-def segments(title: str, description: str) -> list[str]:
-    """The text's segments with content words, normalised as phrases are (lower-case words)."""
-    out = []
-    for segment in _SEGMENT.split(without_furniture(title, description)):
-        if content_words(segment):
-            out.append(" ".join(words(segment)))
-    return out
+def episode_segments(title: str, description: str) -> list[str]:
+    """The segments the keyword generator takes phrases from, with content words, normalised as phrases are."""
+    return [" ".join(words(s)) for s in segments(without_furniture(title, description)) if content_words(s)]
 
 
 def main(argv=None) -> None:
@@ -38,7 +34,7 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     episodes = pd.read_parquet(args.episodes)
     pairs = pd.read_parquet(args.pairs)
-    episodes["segments"] = [segments(r.title, r.description) for r in episodes.itertuples(index=False)]
+    episodes["segments"] = [episode_segments(r.title, r.description) for r in episodes.itertuples(index=False)]
     repeated = {}
     for show, group in episodes.groupby("show_id"):
         counts = Counter(s for episode in group["segments"] for s in set(episode))

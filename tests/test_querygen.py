@@ -176,9 +176,11 @@ def test_words_a_show_repeats_in_its_episodes_name_the_show_not_the_episode(prep
     buzz = prepared_df[prepared_df["show_title"] == "Greg & The Morning Buzz"]
     show = buzz["show_id"].iloc[0]
     assert {"listen", "morningbuzz"} <= frequencies.recurring(show) and "football" not in frequencies.recurring(show)
-    assert reject_reason("listen morningbuzz", "Greg & The Morning Buzz", frequencies, 0.0, show) == "show_name"
-    assert reject_reason("listen morningbuzz", "Another Show", frequencies, 0.0, "another-show") is None
-    assert reject_reason("football picks", "Greg & The Morning Buzz", frequencies, 0.0, show) is None
+    recurring = frequencies.recurring(show)
+    assert reject_reason("listen morningbuzz", "Greg & The Morning Buzz", frequencies, 0.0, recurring) == "show_name"
+    assert reject_reason("listen morningbuzz", "Another Show", frequencies, 0.0,
+                         frequencies.recurring("another-show")) is None
+    assert reject_reason("football picks", "Greg & The Morning Buzz", frequencies, 0.0, recurring) is None
     # a show of fewer than three episodes repeats nothing; in three, a word must be in two
     assert DocumentFrequencies(["keto diet", "keto bread"], ["s", "s"]).recurring("s") == frozenset()
     assert DocumentFrequencies(["keto diet", "keto bread", "pasta"], ["s", "s", "s"]).recurring("s") == {"keto"}
@@ -209,8 +211,11 @@ def test_a_program_of_dated_broadcasts_repeats_its_furniture(prepared_df):
     assert {"nips", "pulp", "paper"} <= frequencies.recurring("pulp", titles[0])
     assert "sonoco" not in frequencies.recurring("pulp", titles[0])
     assert frequencies.recurring("pulp") == frozenset()  # the show itself is too small
-    assert reject_reason("nips", "Pulp & Paper Radio International", frequencies, 0.0, "pulp", titles[1]) == "show_name"
-    assert reject_reason("sonoco", "Pulp & Paper Radio International", frequencies, 0.0, "pulp", titles[0]) is None
+    # judge looks the episode's show and program up once, for all its candidates
+    statuses = judge([Candidate("nips", "keyword"), Candidate("sonoco", "keyword")], texts[1], max_words=6,
+                     copy_min_words=4, limit=3, show_title="Pulp & Paper Radio International", show_id="pulp",
+                     title=titles[1], frequencies=frequencies)
+    assert statuses == ["show_name", "kept"]
     assert frequencies.recurring("pinstripe", titles[2]) == frozenset()
     # On the real slice: Radio Popolare's two "Onde Road di dom <dd/mm>" broadcasts are one program
     onde = prepared_df[prepared_df["show_title"] == "Onde Road - Radio Popolare"]
@@ -439,3 +444,19 @@ def test_stage_writes_pairs_stats_and_timings(tmp_path, monkeypatch):
     assert json.loads(Path("logs/t.json").read_text())["pseudo"]["generation_seconds"] >= 0
     assert {"query", "episode_id", "generator"} <= set(pairs.columns)
     assert pairs["episode_id"].map(type).eq(str).all()
+
+
+def test_shards_written_by_other_rules_are_not_resumed(tmp_path):
+    """The querygen code is part of every shard's fingerprint: editing a filter rule changes it, so a rerun
+    regenerates shards instead of resuming statuses the old rules wrote."""
+    def copy_of_package(name: str) -> Path:
+        copy = tmp_path / name
+        copy.mkdir()
+        for path in Path(runner.__file__).parent.glob("*.py"):
+            (copy / path.name).write_bytes(path.read_bytes())
+        return copy
+
+    assert runner.code_digest(copy_of_package("same")) == runner.code_digest()
+    edited = copy_of_package("edited")
+    (edited / "filters.py").write_text((edited / "filters.py").read_text() + "\nSHORT_QUERY = 4\n")
+    assert runner.code_digest(edited) != runner.code_digest()

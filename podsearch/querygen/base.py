@@ -87,6 +87,7 @@ def judge(
     """
     statuses: list[str] = []
     seen: set[str] = set()
+    recurring = frequencies.recurring(show_id, title) if frequencies is not None else frozenset()
     kept = 0
     for cand in candidates:
         norm = normalise(cand.query)
@@ -95,7 +96,7 @@ def judge(
             status = "empty"
         elif len(cand.query.split()) > max_words:
             status = "too_long"
-        elif reason := reject_reason(cand.query, show_title, frequencies, min_content, show_id, title):
+        elif reason := reject_reason(cand.query, show_title, frequencies, min_content, recurring):
             status = reason
         # The reference (a whole passage) is normalised only here, for candidates no earlier rule rejected:
         # normalising every candidate's passage was 16% of pseudo generation on 50k episodes (cProfile).

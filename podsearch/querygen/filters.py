@@ -82,7 +82,8 @@ _DAY_DATE = re.compile(
     rf"|\b{_MONTH}\.? \d{{1,2}}(?:st|nd|rd|th)?(?:,? \d{{4}})?\b"   # December 21, Dec 21st 2017
     rf"|\b\d{{1,2}}(?:st|nd|rd|th)?\.? {_MONTH}\b",                 # 21 December, 14th Dec, 3. Dezember
     re.I)
-_DATE = re.compile(rf"\b(?:{_DAY_OR_MONTH_NAME}|{_DAY_OR_MONTH_SHORT})\b|{_DAY_DATE.pattern}", re.I)
+# A whole day-date first, so that substituting it leaves nothing of "December 4, 2017" (program_label).
+_DATE = re.compile(rf"{_DAY_DATE.pattern}|\b(?:{_DAY_OR_MONTH_NAME}|{_DAY_OR_MONTH_SHORT})\b", re.I)
 _NUMBERING = re.compile(
     r"\b(?:episode|episodes|ep|eps|epi|folge|aflevering|episodio|épisode|part|pt|teil|deel|parte|hour|hr|"
     r"segment|show|chapter|vol|volume|session|week|day|tag|no|nr|number)\.?\s*#?\d+\b"
@@ -156,18 +157,16 @@ def tidy(query: str) -> str:
 
 
 # What a broadcast's title says besides its program's name, beyond _DATE: airtimes, years, day/month without a year
-# and abbreviated weekdays ("Hoy por Hoy Granada (02/12/2017 - 13:05 a 14:00)", "Onde Road di dom 03/12"). In a
-# title these are dates as often as not; a program needs two titles with the same rest.
-_TITLE_DATE = re.compile(
-    r"\b\d{1,2}[:.h]\d{2}\b|\b\d{1,2}/\d{1,2}\b|\b(?:19|20)\d{2}\b|\b(?:mon|tue|tues|wed|thu|thur|thurs|fri|sat|sun)\b",
-    re.I)
+# and the weekdays _DATE leaves to words ("Hoy por Hoy Granada (02/12/2017 - 13:05 a 14:00)", "Onde Road di dom
+# 03/12"). In a title these are dates as often as not; a program needs two titles with the same rest.
+_TITLE_DATE = re.compile(r"\b\d{1,2}[:.h]\d{2}\b|\b\d{1,2}/\d{1,2}\b|\b(?:19|20)\d{2}\b|\b(?:mon|sun)\b", re.I)
 
 
 @functools.lru_cache(maxsize=4096)
 def program_label(title: str) -> str | None:
     """The name of the program a dated title broadcasts: its words without dates and airtimes ("Nips: December 4,
     2017" -> "nips"). None for a title without a date, or with nothing else."""
-    undated = _TITLE_DATE.sub(" ", _DATE.sub(" ", _DAY_DATE.sub(" ", title)))
+    undated = _TITLE_DATE.sub(" ", _DATE.sub(" ", title))
     label = " ".join(words(undated))
     return label if label and label != " ".join(words(title)) else None
 
@@ -231,7 +230,9 @@ class DocumentFrequencies:
         with those of the program the episode `title` names, if any."""
         of_show = self._recurring.get((show or "", None), frozenset())
         label = program_label(title) if title else None
-        return of_show | self._recurring.get((show or "", label), frozenset()) if label else of_show
+        if label is None:
+            return of_show
+        return of_show | self._recurring.get((show or "", label), frozenset())
 
     def idf(self, word: str) -> float:
         return math.log((1 + self.n) / (1 + self._df.get(word, 0)))
@@ -245,8 +246,9 @@ class DocumentFrequencies:
 
 
 def reject_reason(query: str, show_title: str, frequencies: DocumentFrequencies | None, min_content: float,
-                  show_id: str | None = None, title: str | None = None) -> str | None:
-    """The first rule the (tidied) query breaks, or None."""
+                  recurring: frozenset[str] = frozenset()) -> str | None:
+    """The first rule the (tidied) query breaks, or None. `recurring`: the words the episode's show and program
+    repeat (`DocumentFrequencies.recurring`), looked up once per episode by the caller."""
     if any(rule.search(query) for rule in (URL_OR_EMAIL, _BOILERPLATE, FURNITURE, HANDLE)):
         return "boilerplate"
     if _DATE.search(query):
@@ -254,7 +256,6 @@ def reject_reason(query: str, show_title: str, frequencies: DocumentFrequencies 
     topic = set(content_words(query))
     if _NUMBERING.search(query) or (topic and topic <= FORMAT_WORDS | LABEL_WORDS):
         return "episode_number"
-    recurring = frequencies.recurring(show_id, title) if frequencies else frozenset()
     if topic and _about_the_show(topic, show_title, recurring):
         return "show_name"
     if _is_short_with(topic, FORMAT_WORDS):  # after show_name: "Moose Podcast" is the show's name

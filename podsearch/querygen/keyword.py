@@ -26,12 +26,17 @@ CONNECTORS = frozenset({"of", "and", "for", "in", "on", "de", "del", "la", "le",
 _SEGMENT = re.compile(r"[.,;:!?()\[\]{}|\"“”„«»…–—/\\]+|\s-\s")
 
 
+def segments(text: str) -> list[str]:
+    """The pieces of `text` a key phrase may come from: phrases never cross punctuation or a cut."""
+    return _SEGMENT.split(text)
+
+
 def candidate_phrases(text: str, max_words: int) -> Counter[str]:
     """n-grams (1..max_words words) of `text` (as `filters.without_furniture` returns it) whose words are alphabetic
     and at least 3 letters (no numbers, no "th" of "18th"), that start and end with a content word and hold no
     stopword but a connector inside, with their counts."""
     phrases: Counter[str] = Counter()
-    for segment in _SEGMENT.split(text):
+    for segment in segments(text):
         tokens = words(segment)
         for n in range(1, max_words + 1):
             for start in range(len(tokens) - n + 1):

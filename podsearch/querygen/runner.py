@@ -3,7 +3,7 @@ shards, filter every candidate by the same rules, and assemble pairs and stats f
 
 `querygen.mix` says how many queries per episode each generator contributes (0 leaves it out). Each generator writes
 its own shards (shard_size episodes, in input order) under <shard_dir>/<generator>/, atomically, with every candidate
-and its filter status, plus a fingerprint of the params and input it came from. A rerun reuses every shard whose
+and its filter status, plus a fingerprint of the params, input and querygen code it came from. A rerun reuses every shard whose
 fingerprint matches and generates only the rest, seeding each shard from (seed + shard index), so an interrupted run
 finishes with exactly the output an uninterrupted one would have written; changing one generator's params leaves the
 others' shards valid. Shards hold no timings: identical inputs give byte-identical shards.
@@ -42,7 +42,8 @@ from podsearch.querygen.filters import DocumentFrequencies, tidy
 log = logging.getLogger(__name__)
 
 GENERATORS = ("pseudo", "keyword", "doc2query", "instruct")
-# Bump when the shard layout or the filter rules change, so old shards are not mixed with new ones.
+# Bump when the shard layout changes, so old shards are not mixed with new ones. The code that decides what a shard
+# holds (the generators and the filter rules) is hashed into the fingerprint instead (`code_digest`).
 SHARD_FORMAT = 9
 PAIR_COLUMNS = ("query", "episode_id", "generator")
 _SHARD_SCHEMA = pa.schema(
@@ -172,9 +173,23 @@ def generator_config(name: str, count: int, params: dict[str, Any], context: Gen
     return config
 
 
+@functools.lru_cache(maxsize=None)
+def code_digest(folder: Path = Path(__file__).resolve().parent) -> str:
+    """Hash of the querygen package's source (generators, filters, this runner). A shard stores each candidate's
+    filter status, so a shard written before a rule changed must not be resumed after it; hashing the code makes that
+    automatic, where a hand-bumped version number is forgotten. Any edit here regenerates every generator's shards
+    (one minute for the default mix on the sample), which the stage reruns for anyway: DVC tracks this code as a dep."""
+    digest = hashlib.sha256()
+    for path in sorted(folder.glob("*.py")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
 def fingerprint(episodes: pd.DataFrame, config: dict[str, Any]) -> str:
-    """Hash of the generator config and every input cell a generator reads: any change invalidates all shards."""
-    digest = hashlib.sha256(json.dumps({"format": SHARD_FORMAT, **config}, sort_keys=True).encode())
+    """Hash of the generator config, the querygen code and every input cell a generator reads: any change
+    invalidates all shards."""
+    digest = hashlib.sha256(json.dumps({"format": SHARD_FORMAT, "code": code_digest(), **config},
+                                       sort_keys=True).encode())
     for row in episodes.itertuples(index=False):
         digest.update("\x1f".join(row).encode())
         digest.update(b"\x1e")
