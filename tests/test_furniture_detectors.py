@@ -1,0 +1,45 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from bench.querygen_furniture_detectors import kept_flagged, load_judged, out_of_sample, show_counts
+
+
+def _judged(tmp_path, name, flags):
+    path = tmp_path / name
+    pd.DataFrame({"query": [f"q{i}" for i in range(len(flags))], "generator": "keyword", "episode_id": "e",
+                  "boilerplate": [str(f) for f in flags], "note": ""}).to_csv(path, sep="\t", index=False)
+    return str(path)
+
+
+def test_load_judged_names_samples_and_rejects_unjudged_rows(tmp_path):
+    frame = load_judged([_judged(tmp_path, "seed3_intermediate.tsv", [0, 1]),
+                         _judged(tmp_path, "judged_sample.tsv", [1, 0, 0])])
+    assert frame.groupby("sample")["flagged"].sum().to_dict() == {"seed3": 1, "seed7": 1}
+    with pytest.raises(SystemExit, match="boilerplate 1 or 0"):
+        load_judged([_judged(tmp_path, "seed1_x.tsv", [0, ""])])
+
+
+def test_kept_flagged_cuts_each_sample_at_its_own_share():
+    # Sample a: flagged rows are the most suspect; sample b: the least. Keeping half of each keeps only b's flagged one.
+    frame = pd.DataFrame({"sample": ["a"] * 4 + ["b"] * 4, "flagged": [1, 0, 0, 0, 1, 0, 0, 0]})
+    suspicion = np.array([0.9, 0.1, 0.2, 0.3, 0.0, 0.5, 0.6, 0.7])
+    assert kept_flagged(suspicion, frame, 1.0) == (2, 8)
+    assert kept_flagged(suspicion, frame, 0.5) == (1, 4)
+    assert kept_flagged(suspicion, frame, 0.25) == (1, 2)
+
+
+def test_out_of_sample_never_scores_a_row_with_a_model_that_saw_it():
+    # A feature that flags perfectly in samples a, b and d but is inverted in c: fitted on the others, c comes out
+    # wrong, which a model that had seen c's labels would not do.
+    x = np.array([[1.0], [0.0], [1.0], [0.0], [0.0], [1.0], [1.0], [0.0]])
+    frame = pd.DataFrame({"sample": ["a", "a", "b", "b", "c", "c", "d", "d"], "flagged": [1, 0] * 4})
+    suspicion = out_of_sample(x, frame)
+    assert suspicion[4] < suspicion[5]
+    assert suspicion[0] > suspicion[1] and suspicion[2] > suspicion[3] and suspicion[6] > suspicion[7]
+
+
+def test_show_counts_counts_shows_not_episodes_and_whole_words():
+    episodes = pd.DataFrame({"show_id": ["s1", "s1", "s2"],
+                             "text": ["Good Morning Mechanicsville", "good morning again", "Goodbye, morning!"]})
+    assert show_counts(pd.Series(["good morning", "morning", "bye"]), episodes).tolist() == [1, 2, 0]
