@@ -69,6 +69,12 @@ def _fusion_name(fusion: dict) -> str:
     return f"{fusion['method']}({', '.join(fusion['weights'])})"
 
 
+def short_rev(rev: str) -> str:
+    """A commit's short hash (`HEAD`, `<sha>^`)."""
+    return subprocess.run(["git", "rev-parse", "--short", rev], check=True, text=True,
+                          capture_output=True).stdout.strip()
+
+
 def cmd_run(_args) -> None:
     done = experiment_revs()
     for name, (overrides, _) in EXPERIMENTS.items():
@@ -101,13 +107,16 @@ def cmd_collect(args) -> None:
                                                    capture_output=True).stdout)
             shipped[name] = _fusion_name(params["fusion"]["shipped"])
     reference = values.get(REFERENCE)
+    # An experiment's commit sits on the commit it ran from, so its parent says which code and data it measured.
+    baselines = sorted({short_rev(f"{revs[n]}^") for n in values if n != REFERENCE})
     lines = [
         "# Experiments on the curated dev queries",
         "",
         f"Written by `bench/experiments.py collect` from each experiment's run file, scored with the current "
         f"judgments ({len(dev)} dev queries). p: paired randomization test against `{REFERENCE}` (10,000 "
         "resamples). `shipped` is the fusion in params.yaml at the experiment's commit. The test split is not read "
-        "here.",
+        f"here. `{REFERENCE}` is the committed run at {short_rev(revs[REFERENCE])}; the experiments ran from "
+        f"{', '.join(baselines) or 'no commit yet'}.",
         "",
         "| experiment | what it tests | in-batch MRR@5 | fine-tuned R@10 | fine-tuned MRR@30 (p) | shipped | "
         "shipped R@10 | shipped MRR@30 (p) |",

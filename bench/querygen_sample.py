@@ -26,6 +26,17 @@ SEED = 7
 COLUMNS = ["query", "generator", "episode_id", "boilerplate", "note"]
 
 
+def read_judged(path: str) -> pd.DataFrame:
+    """A judged sample with its `boilerplate` column as 0/1 ints; ValueError naming the first row left unjudged."""
+    judged = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
+    unjudged = ~judged["boilerplate"].isin(["0", "1"])
+    if unjudged.any():
+        row = int(unjudged.to_numpy().argmax())
+        raise ValueError(f"{path}: row {row + 2} ({judged['query'][row]!r}): boilerplate must be 1 or 0, "
+                         f"got {judged['boilerplate'][row]!r}")
+    return judged.assign(boilerplate=judged["boilerplate"].astype(int))
+
+
 def draw(pairs: pd.DataFrame, n: int, seed: int) -> pd.DataFrame:
     sample = pairs.sample(n=min(n, len(pairs)), random_state=seed)[["query", "generator", "episode_id"]]
     return sample.assign(boilerplate="", note="").reset_index(drop=True)[COLUMNS]
@@ -45,15 +56,16 @@ def main(argv=None) -> int:
         draw(pairs, args.n, args.seed).to_csv(args.sample, sep="\t", index=False)
         print(f"{args.n} queries -> {args.sample}; fill `boilerplate` with 1 or 0")
         return 0
-    judged = pd.read_csv(args.sample, sep="\t", dtype=str, keep_default_na=False)
+    try:
+        judged = read_judged(args.sample)
+    except ValueError as error:
+        print(error)
+        return 1
     expected = draw(pairs, args.n, args.seed)
     if judged["query"].tolist() != expected["query"].tolist():
         print(f"{args.sample} was not drawn from {args.pairs} (n={args.n}, seed={args.seed}): draw and judge again")
         return 1
-    if not judged["boilerplate"].isin(["0", "1"]).all():
-        print(f"{args.sample}: every row needs boilerplate 1 or 0")
-        return 1
-    flags = judged["boilerplate"].astype(int)
+    flags = judged["boilerplate"]
     # Exact (Clopper-Pearson) interval: a bootstrap of a sample with no or few flagged queries collapses to a point.
     interval = binomtest(int(flags.sum()), len(flags)).proportion_ci(confidence_level=0.95, method="exact")
     low, high = interval.low, interval.high

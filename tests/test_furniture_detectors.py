@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bench.querygen_furniture_detectors import kept_flagged, load_judged, out_of_sample, show_counts
+from bench.querygen_furniture_detectors import COMMITTED, JUDGED, kept_flagged, load_judged, out_of_sample, show_counts
 
 
 def _judged(tmp_path, name, flags):
@@ -13,11 +13,16 @@ def _judged(tmp_path, name, flags):
 
 
 def test_load_judged_names_samples_and_rejects_unjudged_rows(tmp_path):
-    frame = load_judged([_judged(tmp_path, "seed3_intermediate.tsv", [0, 1]),
-                         _judged(tmp_path, "judged_sample.tsv", [1, 0, 0])])
-    assert frame.groupby("sample")["flagged"].sum().to_dict() == {"seed3": 1, "seed7": 1}
-    with pytest.raises(SystemExit, match="boilerplate 1 or 0"):
-        load_judged([_judged(tmp_path, "seed1_x.tsv", [0, ""])])
+    frame = load_judged({"seed3": _judged(tmp_path, "seed3_intermediate.tsv", [0, 1]),
+                         "seed7": _judged(tmp_path, "judged_sample.tsv", [1, 0, 1])})
+    assert frame.groupby("sample")["flagged"].sum().to_dict() == {"seed3": 1, "seed7": 2}
+    with pytest.raises(ValueError, match=r"seed1_x.tsv: row 3 \('q1'\): boilerplate must be 1 or 0, got ''"):
+        load_judged({"seed1": _judged(tmp_path, "seed1_x.tsv", [0, ""])})
+
+
+def test_judged_samples_are_named_by_seed_with_the_committed_one_last():
+    assert list(JUDGED)[-1] == COMMITTED and all(name.startswith("seed") for name in JUDGED)
+    assert len(set(JUDGED)) == len(JUDGED)
 
 
 def test_kept_flagged_cuts_each_sample_at_its_own_share():
