@@ -59,13 +59,14 @@ NOISE_SD = 0.035
 LATENCY_QUERIES = 50
 EVAL_QUERIES = 300
 SEED = 0
-MAIN = Path("/work/main")  # the main checkout: the sample, real vectors and the fine-tuned model when not local
+# The checkout whose data/ and models/ hold the sample, the real vectors and the fine-tuned model: this one, or
+# --artifacts (e.g. the main checkout when benchmarking code from a git worktree that has no outputs).
+ARTIFACTS = ROOT
 RESULTS = ROOT / "bench" / "results"
 
 
 def _artifact(relative: str) -> Path:
-    local = ROOT / relative
-    return local if local.exists() else MAIN / relative
+    return ARTIFACTS / relative
 
 
 def size_label(episodes: int) -> str:
@@ -279,7 +280,8 @@ def run_step(step: str, work: Path, episodes: int) -> None:
 
 def spawn(step: str, work: Path, episodes: int = 0) -> dict:
     work.mkdir(parents=True, exist_ok=True)
-    proc = subprocess.run([sys.executable, __file__, "--step", step, "--work", str(work), "--episodes", str(episodes)],
+    proc = subprocess.run([sys.executable, __file__, "--step", step, "--work", str(work), "--episodes", str(episodes),
+                           "--artifacts", str(ARTIFACTS)],
                           stdout=subprocess.PIPE, text=True, env={**os.environ, "TQDM_DISABLE": "1"})
     if proc.returncode:
         raise SystemExit(f"step {step} at {work} failed (exit {proc.returncode})")
@@ -310,9 +312,14 @@ def main(argv=None) -> None:
     parser.add_argument("--record", type=Path, default=RESULTS / "scale.json", help="raw records, merged per size")
     parser.add_argument("--encode", action="store_true", help="measure the encoder per 1,000 episodes and stop")
     parser.add_argument("--report", action="store_true", help="only rebuild table, CSV and plot from the record")
+    parser.add_argument("--artifacts", type=Path, default=ROOT,
+                        help="checkout holding data/sample, data/embeddings/finetuned.npy and models/podcast-encoder "
+                             "(default: this one)")
     parser.add_argument("--step", help=argparse.SUPPRESS)
     parser.add_argument("--episodes", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    global ARTIFACTS
+    ARTIFACTS = args.artifacts.resolve()
     if args.step:
         return run_step(args.step, args.work, args.episodes)
 

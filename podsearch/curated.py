@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from podsearch.artifacts import write_text, writing
 from podsearch.errors import PodsearchError
 
 STYLES = ("keyword", "question", "descriptive")
@@ -101,10 +102,8 @@ def load_queries(path: str | Path, known_ids: set[str] | None = None, require_sp
 
 
 def save_queries(queries: list[CuratedQuery], path: str | Path, header: str = "") -> Path:
-    path = Path(path)
     body = yaml.safe_dump([q.to_entry() for q in queries], sort_keys=False, allow_unicode=True, width=120)
-    path.write_text(header + body)
-    return path
+    return write_text(path, header + body)
 
 
 def load_judgments(path: str | Path, query_ids: set[str] | None = None, known_ids: set[str] | None = None
@@ -152,10 +151,10 @@ def _row(mask: pd.Series) -> int:
 
 def save_judgments(frame: pd.DataFrame, path: str | Path) -> Path:
     """Sorted by query and episode, so additions show as small git diffs."""
-    path = Path(path)
     out = frame[list(JUDGMENT_COLUMNS)].sort_values(["query_id", "episode_id"]).reset_index(drop=True)
-    out.to_csv(path, sep="\t", index=False)
-    return path
+    with writing(path) as tmp:
+        out.to_csv(tmp, sep="\t", index=False)
+    return Path(path)
 
 
 def relevant_sets(queries: list[CuratedQuery], judgments: pd.DataFrame) -> dict[str, set[str]]:

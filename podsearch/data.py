@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 from tqdm.auto import tqdm
 
+from podsearch.artifacts import read_parquet, writing
 from podsearch.cleaning import html_to_text, join_sentences
 from podsearch.config import from_section
 from podsearch.errors import PodsearchError
@@ -189,17 +190,16 @@ def prepare_episodes(
 
 
 def save_prepared(frame: pd.DataFrame, path: str | Path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    frame.to_parquet(path, index=False, compression="zstd")
-    return path
+    with writing(path) as tmp:
+        frame.to_parquet(tmp, index=False, compression="zstd")
+    return Path(path)
 
 
 def load_prepared(path: str | Path = "data/prepared/episodes.parquet") -> pd.DataFrame:
     path = Path(path)
     if not path.exists():
         raise DataError(f"{path}: not found; run `dvc repro prepare` first")
-    frame = pd.read_parquet(path)
+    frame = read_parquet(path)
     missing = [c for c in PREPARED_COLUMNS if c not in frame.columns]
     if missing:
         raise DataError(f"{path}: missing column(s) {', '.join(missing)}; rebuild it with `dvc repro prepare`")

@@ -7,6 +7,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from podsearch.artifacts import writing
 from podsearch.config import from_section
 from podsearch.errors import PodsearchError
 
@@ -44,8 +45,10 @@ def copy_sample(sample_dir: str | Path, out_dir: str | Path) -> list[Path]:
             f"{sample_dir}: {', '.join(missing)} missing; materialise the embedded sample with "
             f"`dvc pull data/sample/listennotes-dec2017.dvc`"
         )
-    out_dir.mkdir(parents=True, exist_ok=True)
-    return [Path(shutil.copyfile(sample_dir / name, out_dir / name)) for name in RAW_FILES]
+    with writing(out_dir, folder=True) as tmp:  # the stage's output folder, whole or not at all
+        for name in RAW_FILES:
+            shutil.copyfile(sample_dir / name, tmp / name)
+    return [out_dir / name for name in RAW_FILES]
 
 
 def kaggle_credentials_present(environ: dict | None = None) -> bool:
@@ -65,18 +68,20 @@ def download_kaggle(dataset: str, out_dir: str | Path) -> list[Path]:
     if not kaggle_credentials_present():
         raise DownloadError(KAGGLE_FIX)
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     try:
         from kaggle.api.kaggle_api_extended import KaggleApi
 
         api = KaggleApi()
         api.authenticate()
-        for name in RAW_FILES:
-            log.info("downloading %s from kaggle dataset %s", name, dataset)
-            api.dataset_download_file(dataset, name, path=str(out_dir), quiet=False)
-            _unzip_if_needed(out_dir, name)
+        with writing(out_dir, folder=True) as tmp:  # an interrupted download leaves no half a file at out_dir
+            for name in RAW_FILES:
+                log.info("downloading %s from kaggle dataset %s", name, dataset)
+                api.dataset_download_file(dataset, name, path=str(tmp), quiet=False)
+                _unzip_if_needed(tmp, name)
     except SystemExit as exc:  # raised by kaggle on authentication failure
         raise DownloadError(f"kaggle refused the credentials (exit {exc.code}); {KAGGLE_FIX}") from None
+    except PodsearchError:  # the write's own one line (a full disk)
+        raise
     except Exception as exc:  # network, permission (accept the dataset's rules on kaggle.com), missing file
         raise DownloadError(f"kaggle download of {dataset} failed: {exc}") from None
     return [out_dir / name for name in RAW_FILES]

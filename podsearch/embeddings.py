@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from podsearch.artifacts import damaged, reading, writing
 from podsearch.compute import Compute, map_on_actors
 from podsearch.errors import PodsearchError
 
@@ -126,9 +127,11 @@ def save_embeddings(path: str | Path, ids: list[str], matrix: np.ndarray) -> Pat
     matrix = np.asarray(matrix, dtype=np.float32)
     if matrix.ndim != 2 or matrix.shape[0] != len(ids):
         raise EmbeddingError(f"{path}: {len(ids)} ids but matrix of shape {matrix.shape}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    np.save(path, matrix)
-    ids_path(path).write_text("".join(f"{i}\n" for i in ids))
+    # Both files complete before either is renamed into place: vectors never sit beside another run's ids.
+    with writing(path) as tmp_matrix:
+        np.save(tmp_matrix, matrix)
+        with writing(ids_path(path)) as tmp_ids:
+            tmp_ids.write_text("".join(f"{i}\n" for i in ids))
     return path
 
 
@@ -139,10 +142,12 @@ def load_embeddings(path: str | Path, expected_ids: list[str] | None = None) -> 
         raise EmbeddingError(f"{path}: not found; run the embed stage (stages/embed.py) first")
     if not ids_path(path).exists():
         raise EmbeddingError(f"{ids_path(path)}: not found; embeddings without ids cannot be aligned")
-    matrix = np.load(path)
-    ids = ids_path(path).read_text().splitlines()
+    with reading(path):
+        matrix = np.load(path)
+    with reading(ids_path(path)):
+        ids = ids_path(path).read_text().splitlines()
     if matrix.ndim != 2 or matrix.shape[0] != len(ids):
-        raise EmbeddingError(f"{path}: {matrix.shape[0]} rows but {len(ids)} ids in {ids_path(path)}")
+        raise damaged(path, f"{matrix.shape[0] if matrix.ndim else 0} rows but {len(ids)} ids in {ids_path(path)}")
     if expected_ids is not None and ids != [str(i) for i in expected_ids]:
         raise EmbeddingError(
             f"{path}: rows are not aligned with the prepared episodes ({len(ids)} vs {len(expected_ids)} ids); "

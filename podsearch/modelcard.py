@@ -45,6 +45,16 @@ def _metrics_table(metrics: dict[str, Any]) -> str:
     return "| metric | base model | fine-tuned |\n|---|---|---|\n" + "\n".join(rows)
 
 
+def _sampler_line(args, metrics: dict[str, Any]) -> str:
+    sampler = _plain(args.batch_sampler)
+    if sampler == "no_duplicates":
+        return ("`BatchSamplers.NO_DUPLICATES` (no text twice in a batch, so in-batch negatives are real negatives), "
+                f"batch size {args.per_device_train_batch_size}, {metrics.get('batches_per_epoch', 'n/a')} batches "
+                "per epoch.")
+    return (f"`{sampler}`, batch size {args.per_device_train_batch_size}: each query is compared with its own "
+            "positive and mined negatives only (distillation from the teacher's scores), so rows may share a text.")
+
+
 def render_model_card(
     *,
     model,
@@ -117,8 +127,7 @@ In-batch ranking on the eval split: every eval query ranks its own episode among
 
 The model was trained with the parameters:
 
-**Batch sampler**: `BatchSamplers.NO_DUPLICATES` (no text twice in a batch, so in-batch negatives are real
-negatives), batch size {args.per_device_train_batch_size}, {metrics.get("batches_per_epoch", "n/a")} batches per epoch.
+**Batch sampler**: {_sampler_line(args, metrics)}
 
 **Loss**:
 

@@ -17,6 +17,7 @@ import numpy as np
 import onnxruntime as ort
 from tokenizers import Tokenizer
 
+from podsearch.artifacts import reading, writing
 from podsearch.errors import PodsearchError
 
 log = logging.getLogger(__name__)
@@ -32,23 +33,32 @@ class OnnxError(PodsearchError):
     """A model that cannot be exported faithfully, or a folder that cannot be loaded (search then falls back)."""
 
 
+def _exported(folder: str | Path) -> Path:
+    """The folder, or an OnnxError when the export stage has not written it."""
+    folder = Path(folder)
+    if not (folder / META).exists():
+        raise OnnxError(f"{folder / META}: not found; run the export stage")
+    return folder
+
+
 class OnnxEncoder:
     """`.encode(list[str]) -> float32 [n, dim]`; threads: 1 for queries, 0 for onnxruntime's default (one per core)."""
 
     def __init__(self, folder: str | Path, threads: int = 1, int8: bool = False, max_seq_length: int | None = None):
-        self.folder = Path(folder)
-        try:
-            self.meta = json.loads((self.folder / META).read_text())
-            self.tokenizer = Tokenizer.from_file(str(self.folder / TOKENIZER))
+        self.folder = _exported(folder)
+        # OnnxError, not the generic damaged error: search falls back to SentenceTransformer on it, and says why.
+        with reading(self.folder / META, OnnxError) as path:
+            self.meta = json.loads(path.read_text())
+            limit, pad = int(max_seq_length or self.meta["max_seq_length"]), int(self.meta["pad_id"])
+        with reading(self.folder / TOKENIZER, OnnxError) as path:
+            self.tokenizer = Tokenizer.from_file(str(path))
             # Whatever tokenizer.json says (MiniLM's pads to 128): cut at max_seq_length, pad to the batch's longest.
-            self.tokenizer.enable_truncation(int(max_seq_length or self.meta["max_seq_length"]))
-            self.tokenizer.enable_padding(pad_id=int(self.meta["pad_id"]), pad_token=self.meta["pad_token"])
-            options = ort.SessionOptions()
-            options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
-            self.session = ort.InferenceSession(str(self.folder / (INT8 if int8 else FP32)), options,
-                                                providers=["CPUExecutionProvider"])
-        except Exception as exc:  # noqa: BLE001 - onnxruntime and tokenizers raise untyped errors
-            raise OnnxError(f"{self.folder}: cannot load ({exc}); run the export stage") from None
+            self.tokenizer.enable_truncation(limit)
+            self.tokenizer.enable_padding(pad_id=pad, pad_token=self.meta["pad_token"])
+        options = ort.SessionOptions()
+        options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
+        with reading(self.folder / (INT8 if int8 else FP32), OnnxError) as path:  # and its .data file
+            self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
     def tokenize(self, texts: list[str]) -> dict[str, np.ndarray]:
         encodings = self.tokenizer.encode_batch(list(texts))
@@ -66,12 +76,10 @@ class OnnxBundle:
     checkout at the same path."""
 
     def __init__(self, folder: str | Path, threads: int = 1, max_seq_length: int | None = None):
-        folder = Path(folder)
+        folder = _exported(folder)
         names = [META, TOKENIZER, FP32] + ([FP32 + ".data"] if (folder / (FP32 + ".data")).exists() else [])
-        try:
+        with reading(folder, OnnxError):
             self.files = {name: (folder / name).read_bytes() for name in names}
-        except OSError as exc:
-            raise OnnxError(f"{folder}: cannot load ({exc}); run the export stage") from None
         self.source, self.threads, self.max_seq_length = str(folder), threads, max_seq_length
 
     def __call__(self) -> OnnxEncoder:
@@ -85,17 +93,26 @@ class OnnxBundle:
 
 def export_onnx(model, out_dir: str | Path, opset: int = 17, source: str = "") -> dict:
     """Write model.onnx, model.int8.onnx (weights in .data files), tokenizer.json and onnx.json; return onnx.json."""
-    import onnx
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-    from onnxruntime.transformers.optimizer import optimize_model
-
     hf_model, tokenizer = getattr(model[0], "auto_model", None), getattr(model[0], "tokenizer", None)
     if hf_model is None or not hasattr(tokenizer, "backend_tokenizer") or tokenizer.padding_side != "right":
         raise OnnxError(f"{type(model[0]).__name__}: not a transformers encoder with a right-padding tokenizer")
     if model.default_prompt_name:
         raise OnnxError(f"default prompt {model.default_prompt_name!r}: prompts are not part of the graph")
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    with writing(out_dir, folder=True) as folder:  # an export that fails leaves the previous one (or none)
+        meta = _export(model, folder, opset, source)
+    log.info("%s -> %s (%s): max abs diff fp32 %.1e, int8 %.1e", source, out_dir, meta["optimization"],
+             meta["probes"]["fp32_max_abs_diff"], meta["probes"]["int8_max_abs_diff"])
+    return meta
+
+
+def _export(model, out_dir: Path, opset: int, source: str) -> dict:
+    """export_onnx's files, written into `out_dir` (the temporary folder that becomes the export)."""
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+    from onnxruntime.transformers.optimizer import optimize_model
+
+    hf_model, tokenizer = model[0].auto_model, model[0].tokenizer
     features = model.eval().preprocess(PROBES)
     names = [name for name in FIELDS if name in features]
     meta = {"source": source, "max_seq_length": int(model.max_seq_length), "inputs": names, "opset": opset,
@@ -130,7 +147,6 @@ def export_onnx(model, out_dir: str | Path, opset: int = 17, source: str = "") -
         logging.disable(logging.NOTSET)
     meta["probes"] = {"sentences": len(PROBES), "fp32_max_abs_diff": fp32, "int8_max_abs_diff": int8}
     (out_dir / META).write_text(json.dumps(meta, indent=2, sort_keys=True))
-    log.info("%s -> %s (%s): max abs diff fp32 %.1e, int8 %.1e", source, out_dir, meta["optimization"], fp32, int8)
     return meta
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import yaml
 
+from podsearch.artifacts import write_text
 from podsearch.errors import PodsearchError
 
 PARAMS_FILE = Path("params.yaml")
@@ -75,10 +76,7 @@ def load_params(section: str | None = None, path: str | Path = PARAMS_FILE) -> d
 
 def write_json(data: dict[str, Any], path: str | Path) -> Path:
     """Stable, diff-friendly JSON (sorted keys, trailing newline) so `dvc metrics diff` and git diffs stay readable."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
-    return path
+    return write_text(path, json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
 
 
 def setup_logging(name: str) -> logging.Logger:

@@ -1,5 +1,7 @@
 """Fine-tuning the episode encoder on (query, episode) pairs, as in the recipe (pinecone/distiluse-podcast-nq):
-MultipleNegativesRankingLoss with no-duplicate batches, scored by an in-batch ranking evaluation before and after.
+MultipleNegativesRankingLoss with no-duplicate batches, scored by an in-batch ranking evaluation before and after;
+or, GPL-style, distilled from the zero-shot teacher's pseudo-labels (podsearch/pseudolabel.py) with MarginMSE or a
+KL divergence over the positive and mined negatives. The Trainer reports its curves to DVCLive.
 """
 from __future__ import annotations
 
@@ -40,13 +42,20 @@ class TrainConfig:
     logging_steps: int = 5
     device: str = "auto"
     negatives: str = "none"  # none | hard | same_show: one extra negative per pair (see add_negatives)
-    loss: str = "mnrl"  # mnrl | cached_mnrl (GradCache: a batch larger than memory, in mini-batches)
+    loss: str = "mnrl"  # mnrl | cached_mnrl | margin_mse | kldiv (see LOSSES)
     mini_batch_size: int = 32  # cached_mnrl only
     negative_depth: int = 30  # hard negatives come from the base model's top `negative_depth` train episodes
+    distill_negatives: int = 1  # margin_mse / kldiv: the first N of each pair's mined negatives
+    temperature: float = 0.05  # kldiv: softmax temperature on cosine scores (1 / MNRL's scale)
+    max_teacher_rank: int | None = None  # drop pairs whose positive the teacher ranks below this (GPL denoising)
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> "TrainConfig":
-        return from_section(cls, params, "train")
+        config = from_section(cls, params, "train")
+        if config.loss in DISTILLATION_LOSSES and config.negatives != "none":
+            raise TrainDataError(f"params.yaml train.negatives: {config.negatives!r} with train.loss {config.loss}; "
+                                 "distillation takes its negatives from the pseudo-labels: set train.negatives none")
+        return config
 
 
 # --------------------------------------------------------------------------------------------------- data
@@ -143,13 +152,46 @@ def add_negatives(pairs: pd.DataFrame, episodes: pd.DataFrame, mode: str, query_
     return out[out["negative"].notna()].reset_index(drop=True), counts
 
 
+def denoise(pairs: pd.DataFrame, max_teacher_rank: int | None) -> tuple[pd.DataFrame, dict[str, int]]:
+    """GPL-style filter: keep the pairs whose positive the teacher ranks within `max_teacher_rank` (a generated query
+    its own episode does not answer teaches the wrong thing under any loss). None keeps every pair."""
+    if max_teacher_rank is None:
+        return pairs, {}
+    if "teacher_rank" not in pairs.columns:
+        raise TrainDataError("train.max_teacher_rank needs the pseudolabel stage's teacher_rank column")
+    keep = pairs["teacher_rank"] <= max_teacher_rank
+    return pairs[keep].reset_index(drop=True), {"kept": int(keep.sum()), "teacher_rank_too_low": int((~keep).sum())}
+
+
+def attach_distillation(pairs: pd.DataFrame, episodes: pd.DataFrame, n_negatives: int,
+                        source: str = "pseudo-labels") -> pd.DataFrame:
+    """`negative_1..n` (episode texts) and `label` ([teacher score of the positive, of each negative], the student's
+    cosine scale) from the pseudolabel stage's columns. Both distillation losses take this layout."""
+    for column in ("negative_ids", "teacher_positive", "teacher_negatives"):
+        if column not in pairs.columns:
+            raise TrainDataError(f"{source}: missing column '{column}'; run the pseudolabel stage")
+    have = pairs["negative_ids"].map(len)
+    if n_negatives < 1 or (have < n_negatives).any():
+        raise TrainDataError(f"train.distill_negatives: {n_negatives}; the pseudo-labels hold "
+                             f"{int(have.min())} to {int(have.max())} negatives per pair (pseudolabel.negatives)")
+    texts = episodes.set_index("episode_id")["text"]
+    out = pairs.copy()
+    for i in range(n_negatives):
+        out[f"negative_{i + 1}"] = [texts[ids[i]] for ids in pairs["negative_ids"]]
+    out["label"] = [[float(p), *map(float, n[:n_negatives])]
+                    for p, n in zip(pairs["teacher_positive"], pairs["teacher_negatives"])]
+    return out
+
+
 def to_train_dataset(pairs: pd.DataFrame):
-    """(anchor, positive[, negative]) columns in this order: MultipleNegativesRankingLoss reads them positionally."""
+    """(anchor, positive[, negative...][, label]) columns in this order: the losses read texts positionally."""
     from datasets import Dataset
 
     columns = {"anchor": pairs["query"].tolist(), "positive": pairs["document"].tolist()}
-    if "negative" in pairs.columns:
-        columns["negative"] = pairs["negative"].tolist()
+    for name in [c for c in pairs.columns if c == "negative" or c.startswith("negative_") and c[9:].isdigit()]:
+        columns[name] = pairs[name].tolist()
+    if "label" in pairs.columns:
+        columns["label"] = pairs["label"].tolist()
     return Dataset.from_dict(columns)
 
 
@@ -321,13 +363,16 @@ def train_record(result, model, config: TrainConfig, train_all: pd.DataFrame, tr
     return record, data
 
 
-LOSSES = ("mnrl", "cached_mnrl")
+LOSSES = ("mnrl", "cached_mnrl", "margin_mse", "kldiv")
+DISTILLATION_LOSSES = ("margin_mse", "kldiv")  # trained on the teacher's scores (attach_distillation)
 
 
 def make_loss(model, config: TrainConfig):
     from sentence_transformers import util
     from sentence_transformers.sentence_transformer.losses import (
         CachedMultipleNegativesRankingLoss,
+        DistillKLDivLoss,
+        MarginMSELoss,
         MultipleNegativesRankingLoss,
     )
 
@@ -338,6 +383,11 @@ def make_loss(model, config: TrainConfig):
         # longer bounded by memory. On a CPU it costs the same per pair, plus one extra forward pass.
         return CachedMultipleNegativesRankingLoss(model, scale=config.scale, similarity_fct=util.cos_sim,
                                                   mini_batch_size=config.mini_batch_size)
+    # Cosine, not the losses' default dot product: the labels are on the base model's cosine scale.
+    if config.loss == "margin_mse":
+        return MarginMSELoss(model, similarity_fct=util.pairwise_cos_sim)
+    if config.loss == "kldiv":
+        return DistillKLDivLoss(model, similarity_fct=util.pairwise_cos_sim, temperature=config.temperature)
     raise TrainDataError(f"params.yaml train.loss: {config.loss!r}; expected one of {', '.join(LOSSES)}")
 
 
@@ -360,7 +410,9 @@ def make_training_args(config: TrainConfig, output_dir: str | Path):
         max_grad_norm=config.max_grad_norm,
         seed=config.seed,
         data_seed=config.seed,
-        batch_sampler=BatchSamplers.NO_DUPLICATES,
+        # In-batch negatives (MNRL) must not be a copy of the positive; distillation compares no two rows.
+        batch_sampler=(BatchSamplers.BATCH_SAMPLER if config.loss in DISTILLATION_LOSSES
+                       else BatchSamplers.NO_DUPLICATES),
         # keep every pair: the counting sampler makes the epoch as long as the batches really yielded
         dataloader_drop_last=False,
         bf16=bf16,
@@ -370,9 +422,35 @@ def make_training_args(config: TrainConfig, output_dir: str | Path):
         logging_first_step=True,
         save_strategy="no",
         eval_strategy="no",
-        report_to="none",
+        report_to="none",  # DVCLive is added as a callback of its own (train_encoder), with its folder set
         dataloader_num_workers=0,
     )
+
+
+# What the Trainer logs that differs on every run (wall times), or says nothing about the model: kept out of DVCLive's
+# files, so a rerun writes the same bytes.
+_UNLOGGED = ("train_runtime", "train_samples_per_second", "train_steps_per_second", "total_flos")
+
+
+def dvclive_callback(folder: str | Path):
+    """transformers' DVCLiveCallback writing the training curves to `folder` as a DVC stage's outputs: metrics.json
+    (the last logged loss, grad_norm, learning_rate, epoch, and train.loss, the mean over the run) and
+    plots/metrics/*.tsv, one row per logged optimizer step. No experiment of its own (`dvc exp run` makes that), no
+    dvc.yaml of its own (the project's declares the files), no params.yaml (the Trainer's arguments include a
+    temporary checkpoint folder; the knobs are params.yaml's) and no wall times."""
+    from dvclive import Live
+    from transformers.integrations import DVCLiveCallback
+
+    class StageDVCLiveCallback(DVCLiveCallback):
+        def setup(self, args, state, model):
+            self._initialized = True
+
+        def on_log(self, args, state, control, model=None, logs=None, **kwargs):
+            logs = {k: v for k, v in (logs or {}).items() if k not in _UNLOGGED}
+            self.live.step = state.global_step  # x = optimizer step, not DVCLive's count of log calls
+            super().on_log(args, state, control, model=model, logs=logs, **kwargs)
+
+    return StageDVCLiveCallback(live=Live(dir=str(folder), save_dvc_exp=False, dvcyaml=None))
 
 
 @dataclass
@@ -386,10 +464,11 @@ class TrainResult:
 
 
 def train_encoder(model, train_pairs: pd.DataFrame, config: TrainConfig, output_dir: str | Path,
-                  evaluator=None) -> TrainResult:
-    """Fine-tune `model` in place on `train_pairs` (columns query, document). Returns counts measured from the run:
-    pairs the sampler actually yielded, optimizer steps, seconds, pairs/s, and the in-batch scores when an evaluator
-    is given."""
+                  evaluator=None, live_dir: str | Path | None = None) -> TrainResult:
+    """Fine-tune `model` in place on `train_pairs` (columns query, document; for the distillation losses also
+    negative_1..n and label, from attach_distillation). Returns counts measured from the run: pairs the sampler
+    actually yielded, optimizer steps, seconds, pairs/s, and the in-batch scores when an evaluator is given.
+    live_dir: DVCLive's folder for the training curves (none when None)."""
     if train_pairs.empty:
         raise TrainDataError("no training pairs")
     metrics: dict[str, Any] = {}
@@ -402,7 +481,8 @@ def train_encoder(model, train_pairs: pd.DataFrame, config: TrainConfig, output_
     dataset = to_train_dataset(train_pairs)
     args = make_training_args(config, output_dir)
     loss = make_loss(model, config)
-    trainer = _trainer_class()(model=model, args=args, train_dataset=dataset, loss=loss)
+    callbacks = [dvclive_callback(live_dir)] if live_dir is not None else None
+    trainer = _trainer_class()(model=model, args=args, train_dataset=dataset, loss=loss, callbacks=callbacks)
     started = time.perf_counter()
     output = trainer.train()
     seconds = time.perf_counter() - started
@@ -446,10 +526,3 @@ def split_record(record: dict[str, Any]) -> tuple[dict, dict, dict]:
     timings = {k: record[k] for k in TIMING_KEYS if k in record}
     stats = {k: v for k, v in record.items() if k not in metrics and k not in timings}
     return metrics, stats, timings
-
-
-def write_loss_curve(curve: list[tuple[int, float]], path: str | Path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    pd.DataFrame(curve, columns=["step", "loss"]).to_csv(path, index=False)
-    return path

@@ -11,6 +11,7 @@ import argparse
 import json
 from pathlib import Path
 
+from podsearch.artifacts import reading
 from podsearch.embeddings import load_embeddings
 from podsearch.errors import exit_on_error
 from podsearch.evaluation import HEADLINE, DenseModel, Runner, add_input_arguments, details, load_eval_data
@@ -46,11 +47,13 @@ def main(argv=None):
             delta = {part: {m: round(metrics["int8"][part][m] - fp32[m], 6) for m in HEADLINE}
                      for part, fp32 in metrics["fp32"].items()}
             worst = max(abs(d) for part in delta.values() for d in part.values())
+            with reading(folder / META) as meta:
+                probes = json.loads(meta.read_text())["probes"]
             report["models"][name] = {"use_int8": worst <= tolerance, "max_abs_delta": worst, "delta": delta,
-                                      **metrics, "probes": json.loads((folder / META).read_text())["probes"]}
+                                      **metrics, "probes": probes}
             log.info("%s: int8 vs fp32 max |delta| %.4f on %s -> %s", name, worst, ", ".join(HEADLINE),
                      "int8" if worst <= tolerance else "fp32")
-    write_json(report, args.out)
+        write_json(report, args.out)
     log.info("int8 decisions -> %s", args.out)
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from podsearch.compute import Compute
 from podsearch.data import load_prepared
 from podsearch.embeddings import encode_texts, encode_texts_on_ray, save_embeddings
-from podsearch.encoders import ENCODER_KINDS, EncoderError, load_encoder, load_use
+from podsearch.encoders import ENCODER_KINDS, USE_THREADS, EncoderError, load_encoder, load_use
 from podsearch.errors import exit_on_error
 from podsearch.onnx_encoder import OnnxBundle, OnnxEncoder
 from podsearch.params import load_params, setup_logging
@@ -44,8 +44,8 @@ def main(argv=None):
         max_seq_length = None if args.model == "use" else args.max_seq_length or int(params["max_seq_length"])
         texts, batch_size, desc = episodes["text"].tolist(), int(params["batch_size"]), f"embed {args.model}"
         if compute.is_ray:
-            # One encoder per actor, with the actor's CPUs as its threads; the actors load it, so the time counts.
-            make = (functools.partial(load_use, threads=compute.threads) if args.model == "use"
+            # One encoder per actor, with the actor's CPUs as its threads (USE: USE_THREADS); the actors load it.
+            make = (functools.partial(load_use, threads=USE_THREADS) if args.model == "use"
                     else OnnxBundle(args.onnx, threads=compute.threads, max_seq_length=max_seq_length))
             started = time.perf_counter()
             matrix = encode_texts_on_ray(compute, make, texts, batch_size, desc=desc)

@@ -10,6 +10,7 @@ train.base_model (to encode queries for the base system).
 import argparse
 from pathlib import Path
 
+from podsearch.artifacts import writing
 from podsearch.embeddings import load_embeddings
 from podsearch.encoders import FINETUNED_DIR, encoder_spec, load_encoder
 from podsearch.errors import exit_on_error
@@ -54,18 +55,17 @@ def main(argv=None):
             models[name] = DenseModel(ids, matrix, load_encoder(name, encoder_spec(name, base_model, args.finetuned)))
         result = evaluate(data, config.runner(fusions), systems, models, config.stats())
 
-    for name, frame in result.runs.items():
-        path = Path(args.runs) / f"{name}.parquet"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        frame.to_parquet(path, index=False)
-        log.info("%s runs -> %s", name, path)
-    for name, curves in result.curves.items():
-        path = Path(args.plots) / f"recall_at_k_{name}.csv"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        curves.to_csv(path, index=False)
-    write_json(result.metrics, args.metrics)
-    write_json({"index": config.index, "sizes": result.sizes, "systems": result.details,
-                "fusion": {name: fusion.to_dict() for name, fusion in fusions.items()}}, args.stats)
+        with writing(args.runs, folder=True) as runs:  # the DVC output folder, whole
+            for name, frame in result.runs.items():
+                frame.to_parquet(runs / f"{name}.parquet", index=False)
+        for name, curves in result.curves.items():
+            with writing(Path(args.plots) / f"recall_at_k_{name}.csv") as path:
+                curves.to_csv(path, index=False)
+        write_json(result.metrics, args.metrics)
+        write_json({"index": config.index, "sizes": result.sizes, "systems": result.details,
+                    "fusion": {name: fusion.to_dict() for name, fusion in fusions.items()}}, args.stats)
+    for name in result.runs:
+        log.info("%s runs -> %s", name, Path(args.runs) / f"{name}.parquet")
     for set_name, per_system in result.metrics.items():
         for system in systems:
             values = per_system[system]

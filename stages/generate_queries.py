@@ -6,8 +6,8 @@ Shards go to data/pairs/shards/<generator>/ as they finish; rerunning after an i
 one. Counts go to stats/querygen.json; wall times to logs/generate_queries.json (not an output of record).
 """
 import argparse
-from pathlib import Path
 
+from podsearch.artifacts import writing
 from podsearch.compute import Compute
 from podsearch.data import load_prepared
 from podsearch.embeddings import load_embeddings
@@ -39,18 +39,17 @@ def main(argv=None) -> None:
             episodes = episodes.iloc[: args.limit]
         pairs, stats, timings = generate_pairs(episodes, params, args.shards, context=context, source=args.episodes,
                                                compute=compute)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    pairs.to_parquet(out, index=False)
-    write_json(stats, args.stats)
-    write_json(timings, args.timings)
+        with writing(args.out) as out:
+            pairs.to_parquet(out, index=False)
+        write_json(stats, args.stats)
+        write_json(timings, args.timings)
     for name, generator in stats["generators"].items():
         speed = timings[name]["episodes_per_second"]
         log.info("%s: %d pairs (%d episodes without one; rejected %s), %s", name, generator["pairs"],
                  generator["episodes_without_queries"], generator["rejected"],
                  f"{speed} episodes/s" if speed else "every shard reused from an earlier run")
     log.info("%d pairs for %d episodes, median %s words per query; wrote %s and %s", stats["pairs"],
-             stats["episodes"], stats["query_words"].get("median"), out, args.stats)
+             stats["episodes"], stats["query_words"].get("median"), args.out, args.stats)
 
 
 if __name__ == "__main__":

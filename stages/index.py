@@ -10,6 +10,7 @@ import argparse
 import json
 from pathlib import Path
 
+from podsearch.artifacts import reading
 from podsearch.data import load_prepared
 from podsearch.embeddings import load_embeddings
 from podsearch.encoders import FINETUNED_DIR, encoder_spec
@@ -37,7 +38,10 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def onnx_exports(onnx_dir: str, stats_path: str, log) -> dict[str, dict]:
     """{model: {"path", "int8"}} for the exports that exist; search serves the others with SentenceTransformer."""
-    decisions = json.loads(Path(stats_path).read_text())["models"] if Path(stats_path).exists() else {}
+    decisions = {}
+    if Path(stats_path).exists():
+        with reading(stats_path) as path:
+            decisions = json.loads(path.read_text())["models"]
     exports = {}
     for name in ONNX_ENCODERS:
         folder = Path(onnx_dir) / name
@@ -56,8 +60,8 @@ def main(argv=None) -> None:
     if not Path(args.finetuned_model).exists():
         log.warning("%s does not exist yet; search with the finetuned or shipped system will fail until the train stage ran",
                     args.finetuned_model)
-    onnx = onnx_exports(args.onnx_dir, args.onnx_stats, log)
     with exit_on_error("index"):
+        onnx = onnx_exports(args.onnx_dir, args.onnx_stats, log)
         config = IndexConfig.from_params(load_params("index"))
         base_model = load_params("train")["base_model"]  # the model embed_base encoded with
         fusions = load_fusions(load_params("fusion"))

@@ -25,8 +25,8 @@ def main(argv=None) -> None:
             max_episodes=config.max_episodes,
             languages=config.languages or None,
         )
-    save_prepared(frame, args.out)
-    write_json(report.as_stats(), args.stats)
+        save_prepared(frame, args.out)
+        write_json(report.as_stats(), args.stats)
     log.info(
         "%d episodes in, %d out (dropped: %s); wrote %s and %s",
         report.episodes_in, report.episodes_out, report.dropped, args.out, args.stats,

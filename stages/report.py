@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from podsearch.artifacts import read_parquet, reading, write_text
 from podsearch.curated import load_judgments, load_queries
 from podsearch.errors import exit_on_error, require
 from podsearch.params import setup_logging
@@ -29,7 +30,13 @@ from podsearch.report import (
 
 
 def read_json(path: str, producer: str) -> dict:
-    return json.loads(require(path, producer).read_text())
+    with reading(require(path, producer)) as found:
+        return json.loads(found.read_text())
+
+
+def read_csv(path: str | Path, **kwargs) -> pd.DataFrame:
+    with reading(path):
+        return pd.read_csv(path, **kwargs)
 
 
 def main(argv=None) -> None:
@@ -51,27 +58,27 @@ def main(argv=None) -> None:
         for set_name in SET_TITLES:
             curves = Path(f"plots/recall_at_k_{set_name}.csv")
             if curves.exists():
-                plot_recall_curves(pd.read_csv(curves), out / "figures" / f"recall_{set_name}.png",
+                plot_recall_curves(read_csv(curves), out / "figures" / f"recall_{set_name}.png",
                                    f"Recall@k, {set_name.replace('_', ' ')} queries")
                 figures[f"recall_{set_name}"] = f"figures/recall_{set_name}.png"
-        plot_loss(pd.read_csv("plots/train_loss.csv"), out / "figures" / "loss.png")
+        plot_loss(read_csv("dvclive/plots/metrics/loss.tsv", sep="\t"), out / "figures" / "loss.png")
         plot_inbatch(train, out / "figures" / "inbatch.png")
         figures.update(loss="figures/loss.png", inbatch="figures/inbatch.png")
 
-        samples = query_samples(pd.read_parquet("data/pairs/pairs.parquet"))
+        samples = query_samples(read_parquet("data/pairs/pairs.parquet"))
         report = report_markdown(evaluation, evaluation_stats, train, train_stats, querygen_stats, prepare_stats,
                                  split_stats, samples, figures)
-        (out / "README.md").write_text(report)
-        (out / "curated_test_queries.md").write_text(
-            per_query_report(queries, judgments, pd.read_parquet("data/eval/runs/curated.parquet")))
+        write_text(out / "README.md", report)
+        write_text(out / "curated_test_queries.md",
+                   per_query_report(queries, judgments, read_parquet("data/eval/runs/curated.parquet")))
         if args.readme:
             readme = Path(args.readme)
             try:
                 text = readme.read_text()
             except OSError as error:
                 raise ReportError(f"{readme}: {error.strerror}") from None
-            readme.write_text(replace_block(text, "results",
-                                            readme_results(evaluation, evaluation_stats, train, figures)))
+            write_text(readme, replace_block(text, "results",
+                                             readme_results(evaluation, evaluation_stats, train, figures)))
     log.info("report -> %s (%d figures)%s", out / "README.md", len(figures),
              f", results block of {args.readme} rewritten" if args.readme else "")
 

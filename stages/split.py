@@ -3,8 +3,7 @@ stats/split.json (counts). Whole episodes go to one split; every prepared episod
 import argparse
 from pathlib import Path
 
-import pandas as pd
-
+from podsearch.artifacts import read_parquet, writing
 from podsearch.data import load_prepared
 from podsearch.errors import exit_on_error, require
 from podsearch.params import load_params, setup_logging, write_json
@@ -22,17 +21,17 @@ def main(argv=None):
 
     with exit_on_error("split"):
         config = SplitConfig.from_params(load_params("split"))
-        pairs = pd.read_parquet(require(args.pairs, "generate_queries"))
+        pairs = read_parquet(require(args.pairs, "generate_queries"))
         episode_ids = load_prepared(args.episodes)["episode_id"].tolist()
         frames, stats = split_pairs(pairs, config, episode_ids, source=args.pairs)
-
-    out_dir = Path(args.out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+        # One folder, the DVC output, written whole: never this run's train beside the last run's test.
+        with writing(args.out_dir, folder=True) as out_dir:
+            for name, frame in frames.items():
+                frame.to_parquet(out_dir / f"{name}.parquet", index=False)
+        write_json(stats, args.stats)
     for name, frame in frames.items():
-        frame.to_parquet(out_dir / f"{name}.parquet", index=False)
         log.info("%s: %d pairs over %d episodes -> %s", name, len(frame), frame["episode_id"].nunique(),
-                 out_dir / f"{name}.parquet")
-    write_json(stats, args.stats)
+                 Path(args.out_dir) / f"{name}.parquet")
     log.info("counts -> %s", args.stats)
 
 

@@ -1,38 +1,41 @@
-"""DVC stage `train`: fine-tune the episode encoder on the train split.
+"""DVC stage `train`: fine-tune the episode encoder on the train split's pairs, pseudo-labelled by the teacher.
 
-data/splits/{train,eval}.parquet + data/prepared/episodes.parquet (+ data/embeddings/base.npy for mined negatives)
--> models/podcast-encoder/ (with README.md card), metrics/train.json (in-batch MRR@5 before/after), stats/train.json
-(counts, losses), plots/train_loss.csv; wall times to logs/train.json (not an output of record).
+data/pseudolabels/train.parquet + data/splits/eval.parquet + data/prepared/episodes.parquet (+ data/embeddings/
+base.npy for train.negatives) -> models/podcast-encoder/ (with README.md card), metrics/train.json (in-batch MRR@5
+before/after), stats/train.json (counts, losses), dvclive/ (the Trainer's curves, through DVCLive); wall times to
+logs/train.json (not an output of record).
 """
 import argparse
 import shutil
 import tempfile
 from pathlib import Path
 
-import pandas as pd
-
+from podsearch.artifacts import read_parquet, writing
 from podsearch.data import load_prepared
 from podsearch.embeddings import load_embeddings
 from podsearch.errors import exit_on_error, require
 from podsearch.modelcard import render_model_card
 from podsearch.params import load_params, setup_logging, write_json
 from podsearch.training import (
+    DISTILLATION_LOSSES,
     TrainConfig,
     add_negatives,
+    attach_distillation,
     attach_documents,
+    denoise,
     load_model,
     make_inbatch_evaluator,
     round_robin_subsample,
     split_record,
     train_encoder,
     train_record,
-    write_loss_curve,
 )
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--train", default="data/splits/train.parquet")
+    parser.add_argument("--train", default="data/pseudolabels/train.parquet",
+                        help="the train split's pairs with the teacher's pseudo-labels (pseudolabel stage)")
     parser.add_argument("--eval", default="data/splits/eval.parquet")
     parser.add_argument("--episodes", default="data/prepared/episodes.parquet")
     parser.add_argument("--episode-vectors", default="data/embeddings/base.npy",
@@ -41,22 +44,28 @@ def main(argv=None):
     parser.add_argument("--metrics", default="metrics/train.json")
     parser.add_argument("--stats", default="stats/train.json")
     parser.add_argument("--timings", default="logs/train.json")
-    parser.add_argument("--loss-plot", default="plots/train_loss.csv")
+    parser.add_argument("--live", default="dvclive", help="DVCLive's folder for the training curves")
     args = parser.parse_args(argv)
     log = setup_logging("train")
 
     with exit_on_error("train"):
         config = TrainConfig.from_params(load_params("train"))
         episodes = load_prepared(args.episodes)
-        train_all = attach_documents(pd.read_parquet(require(args.train, "split")), episodes, source=args.train)
-        eval_pairs = pd.read_parquet(require(args.eval, "split"))
+        labelled = attach_documents(read_parquet(require(args.train, "pseudolabel")), episodes, source=args.train)
+        train_all, denoised = denoise(labelled, config.max_teacher_rank)
+        if denoised:
+            log.info("teacher rank <= %d: kept %d of %d pairs", config.max_teacher_rank, len(train_all), len(labelled))
+        eval_pairs = read_parquet(require(args.eval, "split"))
         train_pairs = round_robin_subsample(train_all, config.max_train_pairs, config.seed)
+        negative_counts = {}
+        if config.loss in DISTILLATION_LOSSES:
+            train_pairs = attach_distillation(train_pairs, episodes, config.distill_negatives, source=args.train)
+            negative_counts = {"teacher_mined_per_pair": config.distill_negatives}
         evaluator = make_inbatch_evaluator(eval_pairs, episodes)
         log.info("training on %d of %d train pairs (%d episodes); in-batch eval: %d queries over %d episodes",
                  len(train_pairs), len(train_all), train_pairs["episode_id"].nunique(), len(eval_pairs),
                  eval_pairs["episode_id"].nunique())
         model = load_model(config)
-        negative_counts = {}
         if config.negatives != "none":
             ids, matrix = load_embeddings(args.episode_vectors, expected_ids=episodes["episode_id"].tolist())
             # `model` is still the base model here: the same encoder as the episode vectors.
@@ -65,27 +74,30 @@ def main(argv=None):
             train_pairs, negative_counts = add_negatives(train_pairs, episodes, config.negatives, queries,
                                                          dict(zip(ids, matrix)), config.negative_depth)
             log.info("negatives (%s): %s", config.negatives, negative_counts)
-        with tempfile.TemporaryDirectory(prefix="podsearch-train-") as checkpoints:
-            result = train_encoder(model, train_pairs, config, checkpoints, evaluator=evaluator)
+        # DVCLive writes as training goes: into the scratch folder, moved into place only once training has finished
+        with tempfile.TemporaryDirectory(prefix="podsearch-train-") as scratch:
+            result = train_encoder(model, train_pairs, config, Path(scratch) / "checkpoints", evaluator=evaluator,
+                                   live_dir=Path(scratch) / "dvclive")
+            with writing(args.live, folder=True) as live:
+                shutil.copytree(Path(scratch) / "dvclive", live, dirs_exist_ok=True)
         record, data_card = train_record(result, model, config, train_all, train_pairs, eval_pairs, negative_counts)
-    log.info("in-batch MRR@5 %.4f -> %.4f, MAP %.4f -> %.4f; %d pairs in %d steps, %.2f pairs/s",
-             record["inbatch_mrr@5_before"], record["inbatch_mrr@5_after"], record["inbatch_map_before"],
-             record["inbatch_map_after"], record["trained_pairs"], record["steps"], record["pairs_per_second"])
+        record["denoised"] = denoised
+        log.info("in-batch MRR@5 %.4f -> %.4f, MAP %.4f -> %.4f; %d pairs in %d steps, %.2f pairs/s",
+                 record["inbatch_mrr@5_before"], record["inbatch_mrr@5_after"], record["inbatch_map_before"],
+                 record["inbatch_map_after"], record["trained_pairs"], record["steps"], record["pairs_per_second"])
 
-    out = Path(args.out)
-    if out.exists():
-        shutil.rmtree(out)  # a stale file from an older model must not survive next to the new weights
-    model.save(str(out), create_model_card=False)
-    card = render_model_card(model=model, model_name=out.name, base_model=config.base_model, args=result.args,
-                             loss=result.loss, metrics=record, data=data_card)
-    (out / "README.md").write_text(card)
-    log.info("model + card -> %s", out)
-    quality, stats, timings = split_record(record)
-    write_json(quality, args.metrics)
-    write_json(stats, args.stats)
-    write_json(timings, args.timings)
-    write_loss_curve(result.loss_curve, args.loss_plot)
-    log.info("metrics -> %s, counts -> %s, loss curve -> %s", args.metrics, args.stats, args.loss_plot)
+        out = Path(args.out)
+        with writing(out, folder=True) as tmp:  # the whole model folder or none: no stale file beside new weights
+            model.save(str(tmp), create_model_card=False)
+            card = render_model_card(model=model, model_name=out.name, base_model=config.base_model,
+                                     args=result.args, loss=result.loss, metrics=record, data=data_card)
+            (tmp / "README.md").write_text(card)
+        log.info("model + card -> %s", out)
+        quality, stats, timings = split_record(record)
+        write_json(quality, args.metrics)
+        write_json(stats, args.stats)
+        write_json(timings, args.timings)
+    log.info("metrics -> %s, counts -> %s, training curves -> %s", args.metrics, args.stats, args.live)
 
 
 if __name__ == "__main__":

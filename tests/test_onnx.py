@@ -129,7 +129,7 @@ def test_missing_or_broken_folder_raises_encoder_error(exported, tmp_path):
         OnnxEncoder(tmp_path / "nope")
     broken = shutil.copytree(exported["bert"][1], tmp_path / "broken")
     (broken / "model.onnx").write_bytes(b"not a model")
-    with pytest.raises(OnnxError, match="broken: cannot load"):
+    with pytest.raises(OnnxError, match="broken/model.onnx: damaged or incomplete .*`dvc checkout --force "):
         OnnxEncoder(broken)
 
 

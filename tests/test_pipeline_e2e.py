@@ -32,7 +32,7 @@ from tests.tiny_models import make_tiny_distiluse
 
 pytestmark = pytest.mark.e2e
 
-ALL_STAGES = {"download", "prepare", "generate_queries", "split", "train", "export_base", "export_finetuned",
+ALL_STAGES = {"download", "prepare", "generate_queries", "split", "pseudolabel", "train", "export_base", "export_finetuned",
               "unpack_use", "embed_base", "embed_finetuned", "embed_use", "check_int8", "evaluate", "index", "report"}
 UP_TO_DATE = "Data and pipelines are up to date."
 OUTPUTS = [  # every stage output, files and folders, that must exist after a repro (and after a pull)
@@ -40,6 +40,7 @@ OUTPUTS = [  # every stage output, files and folders, that must exist after a re
     "data/prepared/episodes.parquet",
     "data/pairs/pairs.parquet", "data/pairs/shards",
     "data/splits/train.parquet", "data/splits/eval.parquet", "data/splits/test.parquet",
+    "data/pseudolabels/train.parquet",
     "models/podcast-encoder/README.md", "models/podcast-encoder/modules.json",
     "models/onnx/base", "models/onnx/finetuned/model.onnx", "models/onnx/finetuned/model.int8.onnx",
     "models/use/weights.npz",
@@ -49,9 +50,9 @@ OUTPUTS = [  # every stage output, files and folders, that must exist after a re
     "data/index",
     "data/eval/runs/synthetic.parquet", "data/eval/runs/curated.parquet",
 ]
-METRICS = ["stats/prepare.json", "stats/querygen.json", "stats/split.json", "stats/train.json", "stats/eval.json",
-           "stats/onnx.json",
-           "metrics/train.json", "metrics/eval.json", "plots/train_loss.csv", "plots/recall_at_k_synthetic.csv",
+METRICS = ["stats/prepare.json", "stats/querygen.json", "stats/split.json", "stats/pseudolabel.json",
+           "stats/train.json", "stats/eval.json", "stats/onnx.json",
+           "metrics/train.json", "metrics/eval.json", "dvclive/metrics.json", "dvclive/plots/metrics/loss.tsv", "plots/recall_at_k_synthetic.csv",
            "plots/recall_at_k_curated_dev.csv", "plots/recall_at_k_curated_test.csv",
            "reports/curated_test_queries.md"]
 HEADLINE = [(query_set, system, metric) for query_set in ("synthetic", "curated_dev", "curated_test")
@@ -217,7 +218,7 @@ def test_evaluate_param_reruns_only_evaluate(pipeline):
 
 
 # ------------------------------------------------------------------------------------------------------------- 4
-QUERYGEN_RERUNS = {"generate_queries", "split", "train", "export_finetuned", "embed_finetuned", "check_int8", "evaluate",
+QUERYGEN_RERUNS = {"generate_queries", "split", "pseudolabel", "train", "export_finetuned", "embed_finetuned", "check_int8", "evaluate",
                    "index", "report"}
 
 
@@ -376,6 +377,9 @@ def test_exp_run_and_show(pipeline):
     metrics = mine[0]["metrics"]
     assert "inbatch_mrr@5_after" in metrics.get("metrics/train.json", {}), metrics
     assert "recall@30" in metrics.get("metrics/eval.json", {}).get("synthetic", {}).get("finetuned", {}), metrics
+    # the Trainer's own numbers, through DVCLive
+    live = metrics.get("dvclive/metrics.json", {})
+    assert live.get("step", 0) > 0 and "loss" in live.get("train", {}), metrics
     keep = "Experiment|train.learning_rate|inbatch_mrr@5_after|curated_dev.shipped.mrr@30|synthetic.finetuned.mrr@30"
     table = project.dvc("exp", "show", "--no-pager", "--md", "--drop", ".*", "--keep", keep)
     print(f"\n$ dvc exp show --md --drop '.*' --keep '{keep}'\n{table.stdout}")

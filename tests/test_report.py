@@ -59,7 +59,9 @@ def rendered(tmp_path_factory):
         for name, data in sources.items():
             Path(name).parent.mkdir(parents=True, exist_ok=True)
             Path(name).write_text(json.dumps(data))
-        pd.DataFrame({"step": [1, 5, 10], "loss": [2.5, 2.0, 1.7]}).to_csv("plots/train_loss.csv", index=False)
+        Path("dvclive/plots/metrics").mkdir(parents=True, exist_ok=True)
+        pd.DataFrame({"step": [1, 5, 10], "loss": [2.5, 2.0, 1.7]}).to_csv("dvclive/plots/metrics/loss.tsv",
+                                                                          sep="\t", index=False)
         Path("data/pairs").mkdir(parents=True)
         pd.DataFrame({"query": ["keto diet", "bitcoin bubble", "Early retirement myths busted"],
                       "episode_id": ids[:3], "generator": ["keyword", "keyword", "pseudo-title"]}
@@ -99,6 +101,13 @@ def test_readme_block_is_replaced_and_the_prose_kept(rendered):
     assert readme.startswith("# A project\n\nHand-written prose that the report must not touch: 0.5 is not a result.")
     assert readme.rstrip().endswith("More prose.") and "old numbers 0.123" not in readme
     assert "](reports/figures/recall_curated_test.png)" in readme
+    # The fine-tune against its base on all test queries and the English ones, from eval.json's paired tests
+    evaluation = rendered["sources"][0]["curated_test"]
+    test = next(t for t in evaluation["significance"] if t["system"] == "finetuned" and t["against"] == "base"
+                and t["metric"] == "mrr@30")
+    english = next(r for r in evaluation["by_subset"] if r["subset"] == "language=en")
+    line = next(line for line in readme.splitlines() if line.startswith("Fine-tuned vs base MiniLM, all queries:"))
+    assert f"MRR@30 {test['difference']:+.3f}" in line and f"the {english['queries']} English:" in line
     assert rendered["readme_again"] == readme
     with pytest.raises(ValueError, match="no <!-- report:missing -->"):
         replace_block(readme, "missing", "x")

@@ -155,7 +155,7 @@ def test_index_stage_reuses_embed_outputs(tmp_path, monkeypatch):
     assert Path(seen["folder"]) == (tmp_path / "use").resolve()
     assert manifest["encoders"]["base"]["spec"].startswith("package:")
     # The fused systems come from params.yaml's `fusion` section, the default is `shipped`
-    assert manifest["systems"] == ["base", "finetuned", "use", "bm25", "hybrid", "shipped"]
+    assert manifest["systems"] == ["base", "finetuned", "use", "bm25", "hybrid", "shipped", "teacher"]
     assert manifest["default_system"] == "shipped" and manifest["fusion"]["shipped"]["weights"]
     meta = pd.read_parquet(out / "meta.parquet")
     assert list(meta.columns) == ["episode_id", "title", "show_title", "language", "pub_date", "audio", "snippet"]

@@ -15,7 +15,9 @@ from podsearch.training import (
     TrainConfig,
     TrainDataError,
     add_negatives,
+    attach_distillation,
     attach_documents,
+    denoise,
     load_model,
     make_inbatch_evaluator,
     round_robin_subsample,
@@ -202,7 +204,7 @@ def test_train_stage_end_to_end_saves_reloadable_model_and_card(tiny_model_dir, 
     with _Alarm(60):
         stage.main(["--train", "splits/train.parquet", "--eval", "splits/eval.parquet",
                     "--episodes", "episodes.parquet", "--out", "model", "--metrics", "train.json",
-                    "--stats", "stats.json", "--timings", "logs/train.json", "--loss-plot", "loss.csv"])
+                    "--stats", "stats.json", "--timings", "logs/train.json", "--live", "live"])
 
     quality = json.loads(Path("train.json").read_text())
     assert set(quality) == {"inbatch_mrr@5_before", "inbatch_mrr@5_after"}  # metrics: quality only
@@ -215,8 +217,14 @@ def test_train_stage_end_to_end_saves_reloadable_model_and_card(tiny_model_dir, 
     assert metrics["steps"] == 5  # 40 pairs over 18 distinct documents fill batches of 8
     for key in ("inbatch_mrr@5_before", "inbatch_mrr@5_after", "inbatch_map_before", "inbatch_map_after"):
         assert 0.0 <= metrics[key] <= 1.0
-    loss = pd.read_csv("loss.csv")
+    # The Trainer's curves through DVCLive, and no wall time among them (a rerun writes the same bytes)
+    loss = pd.read_csv("live/plots/metrics/loss.tsv", sep="\t")
     assert list(loss.columns) == ["step", "loss"] and loss["step"].tolist() == [1, 2, 4]
+    live = json.loads(Path("live/metrics.json").read_text())
+    assert live["loss"] == pytest.approx(loss["loss"].iloc[-1]) and live["step"] == 5
+    assert live["train"]["loss"] == pytest.approx(metrics["final_loss"])  # the Trainer's mean over the run
+    assert not list(Path("live").rglob("*runtime*")) and not list(Path("live").rglob("*per_second*"))
+    assert not Path("live/params.yaml").exists() and not Path("live/dvc.yaml").exists()
 
     reloaded = SentenceTransformer("model", device="cpu")
     after = reloaded.encode(["jazz history"])
@@ -230,3 +238,66 @@ def test_train_stage_end_to_end_saves_reloadable_model_and_card(tiny_model_dir, 
     assert '"warmup_steps": 0.1' in card and '"warmup_steps_resolved": 1' in card
     assert "MultipleNegativesRankingLoss" in card and "(2): Dense(" in card
     assert "`pseudo-title` (40 pairs)" in card and f"{metrics['inbatch_map_after']:.4f}" in card
+
+
+def _labelled(episodes: pd.DataFrame, pairs: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
+    """The pseudolabel stage's columns for `pairs`: two negatives each, teacher scores that favour the positive."""
+    ids = episodes["episode_id"].tolist()
+    out = pairs.copy()
+    own = [ids.index(e) for e in pairs["episode_id"]]
+    out["negative_ids"] = [[ids[(i + 1) % len(ids)], ids[(i + 5) % len(ids)]] for i in own]
+    out["teacher_positive"] = rng.uniform(0.6, 0.8, len(out)).astype(np.float32)
+    out["teacher_negatives"] = [[float(rng.uniform(0.1, 0.5)), float(rng.uniform(0.1, 0.5))] for _ in own]
+    out["teacher_rank"] = np.asarray([1 + i % 3 for i in range(len(out))], dtype=np.int32)
+    return out
+
+
+@pytest.mark.parametrize("loss", ["margin_mse", "kldiv"])
+def test_distillation_moves_the_student_towards_the_teacher(tiny_model_dir, tmp_path, loss):
+    """MarginMSE fits the student's cosine margins to the teacher's; KL its softmax over the candidates. Either way
+    the student's disagreement with the teacher must fall after training on the labels."""
+    import torch
+    from sentence_transformers import util
+
+    episodes = _episodes(12)
+    pairs = _labelled(episodes, attach_documents(_pairs(episodes, per_episode=1), episodes), np.random.default_rng(0))
+    data = attach_distillation(pairs, episodes, 2)
+    assert data["label"].map(len).eq(3).all() and {"negative_1", "negative_2"} <= set(data.columns)
+    config = TrainConfig(base_model=tiny_model_dir, batch_size=4, max_seq_length=32, device="cpu", loss=loss,
+                         learning_rate=5e-3, epochs=8, warmup_ratio=0.0, distill_negatives=2, temperature=0.05)
+    model = load_model(config)
+
+    def disagreement() -> float:
+        def encode(texts):
+            return torch.tensor(model.encode(list(texts)))
+        q = encode(data["query"])
+        student = torch.stack([util.pairwise_cos_sim(q, encode(data[c])) for c in ("document", "negative_1",
+                                                                                     "negative_2")], dim=1)
+        teacher = torch.tensor(data["label"].tolist())
+        if loss == "margin_mse":
+            return float(((student[:, :1] - student[:, 1:]) - (teacher[:, :1] - teacher[:, 1:])).pow(2).mean())
+        p = torch.softmax(teacher / 0.05, dim=1)
+        return float((p * (p.log() - torch.log_softmax(student / 0.05, dim=1))).sum(dim=1).mean())
+
+    before = disagreement()
+    result = train_encoder(model, data, config, tmp_path / "ckpt")
+    assert type(result.loss).__name__ == {"margin_mse": "MarginMSELoss", "kldiv": "DistillKLDivLoss"}[loss]
+    assert result.metrics["steps"] == 24  # 12 pairs in batches of 4, 8 epochs: plain batches, no dedup
+    assert disagreement() < 0.5 * before
+
+
+def test_distillation_inputs_are_checked(tiny_model_dir):
+    episodes = _episodes(6)
+    pairs = attach_documents(_pairs(episodes, per_episode=1), episodes)
+    with pytest.raises(TrainDataError, match="run the pseudolabel stage"):
+        attach_distillation(pairs, episodes, 1)
+    labelled = _labelled(episodes, pairs, np.random.default_rng(1))
+    with pytest.raises(TrainDataError, match="train.distill_negatives: 3"):
+        attach_distillation(labelled, episodes, 3)
+    kept, counts = denoise(labelled, 2)
+    assert counts == {"kept": 4, "teacher_rank_too_low": 2} and kept["teacher_rank"].max() == 2
+    assert denoise(labelled, None) == (labelled, {})
+    with pytest.raises(TrainDataError, match="teacher_rank"):
+        denoise(pairs, 5)
+    with pytest.raises(TrainDataError, match="train.negatives: 'hard' with train.loss margin_mse"):
+        TrainConfig.from_params({"base_model": tiny_model_dir, "loss": "margin_mse", "negatives": "hard"})

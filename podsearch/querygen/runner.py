@@ -18,7 +18,6 @@ import functools
 import hashlib
 import json
 import logging
-import os
 import shutil
 import time
 from collections import Counter
@@ -34,6 +33,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
+from podsearch.artifacts import TEMP_PREFIX, reading, writing
 from podsearch.compute import Compute, map_on_actors
 from podsearch.errors import PodsearchError
 from podsearch.querygen.base import EPISODE_COLUMNS, KEPT, SURPLUS, Candidate, QueryGenerator, judge, reason_counts
@@ -209,9 +209,10 @@ def _shard_meta(path: Path) -> dict[str, str]:
 
 
 def _clear_stale(folder: Path, fp: str, n_shards: int) -> None:
-    """Delete temp files and shards from another fingerprint or beyond the shard count, so none is ever reused."""
-    for path in sorted(folder.glob("*.tmp")):
-        path.unlink()
+    """Delete temp files (a killed run's) and shards from another fingerprint or beyond the shard count, so none is
+    ever reused."""
+    for path in sorted(folder.glob(f"{TEMP_PREFIX}*")):
+        shutil.rmtree(path)
     stale = [
         p for p in sorted(folder.glob("shard-*.parquet"))
         if _shard_meta(p).get("fingerprint") != fp or int(p.stem.split("-")[1]) >= n_shards
@@ -224,9 +225,8 @@ def _clear_stale(folder: Path, fp: str, n_shards: int) -> None:
 
 def _write_shard(path: Path, rows: dict[str, list], meta: dict[str, str]) -> None:
     table = pa.Table.from_pydict(rows, schema=_SHARD_SCHEMA).replace_schema_metadata(meta)
-    tmp = path.with_name(path.name + ".tmp")
-    pq.write_table(table, tmp)
-    os.replace(tmp, path)  # atomic: a shard file is either complete or absent
+    with writing(path) as tmp:  # a shard file is either complete or absent
+        pq.write_table(table, tmp)
 
 
 def _generate_shard(generator: QueryGenerator, shard: pd.DataFrame, seed: int, rules: FilterRules,
@@ -346,7 +346,8 @@ def collect(folder: str | Path, n_shards: int) -> tuple[pd.Series, pd.DataFrame]
     """
     statuses, kept = [_SHARD_SCHEMA.empty_table().select(["status"])], [_SHARD_SCHEMA.empty_table()]
     for i in range(n_shards):
-        table = pq.read_table(_shard_path(Path(folder), i))
+        with reading(_shard_path(Path(folder), i)) as path:
+            table = pq.read_table(path)
         statuses.append(table.select(["status"]))
         kept.append(table.filter(pc.equal(table["status"], KEPT)))
     return (pa.concat_tables(statuses).column("status").to_pandas(),

@@ -7,6 +7,7 @@ import bm25s
 import numpy as np
 from bm25s import stopwords as _sw
 
+from podsearch.artifacts import damaged, reading, writing
 from podsearch.retrieval.ranking import id_ranks, top_k
 
 # The corpus is multilingual, so English-only stopwords would leave German/Spanish/... function words dominating
@@ -73,17 +74,29 @@ class BM25Index:
         k = min(int(k), len(self.ids))
         scores = np.zeros((len(queries), max(k, 0)), dtype=np.float32)
         ranked: list[list[str]] = []
-        for row, tokens in enumerate(tokenize(queries)):
-            known = self.model.get_tokens_ids(tokens)
-            if k <= 0 or not known:
+        for row, all_scores in enumerate(self._scores(queries)):
+            if k <= 0 or all_scores is None:
                 ranked.append([])
                 continue
             # Whole-corpus scores, then a tie-aware top-k: bm25s's own top-k orders equal scores arbitrarily.
-            all_scores = self.model.get_scores(known)
             positions = [p for p in top_k(all_scores, k, self.tie_keys) if all_scores[p] > 0]
             scores[row, : len(positions)] = all_scores[positions]
             ranked.append([self.ids[p] for p in positions])
         return scores, ranked
+
+    def score_all(self, queries: list[str]) -> np.ndarray:
+        """Every episode's BM25 score for each query (n_queries x n_episodes), 0 where no query word occurs."""
+        out = np.zeros((len(queries), len(self.ids)), dtype=np.float32)
+        for row, all_scores in enumerate(self._scores([str(q) for q in queries])):
+            if all_scores is not None:
+                out[row] = all_scores
+        return out
+
+    def _scores(self, queries: list[str]):
+        """Whole-corpus scores per query; None for a query with no word in the vocabulary."""
+        for tokens in tokenize(queries):
+            known = self.model.get_tokens_ids(tokens)
+            yield self.model.get_scores(known) if known else None
 
     @property
     def tie_keys(self) -> np.ndarray:
@@ -93,9 +106,9 @@ class BM25Index:
 
     def save(self, folder: str | Path) -> Path:
         folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        self.model.save(str(folder), show_progress=False)
-        (folder / _IDS).write_text("".join(f"{i}\n" for i in self.ids))
+        with writing(folder, folder=True) as tmp:
+            self.model.save(str(tmp), show_progress=False)
+            (tmp / _IDS).write_text("".join(f"{i}\n" for i in self.ids))
         return folder
 
     @classmethod
@@ -104,6 +117,11 @@ class BM25Index:
         if not (folder / _IDS).exists():
             raise ValueError(f"{folder}: no {_IDS}; not a saved BM25 index")
         index = cls.__new__(cls)
-        index.ids = (folder / _IDS).read_text().splitlines()
-        index.model = bm25s.BM25.load(str(folder), show_progress=False)
+        with reading(folder / _IDS):
+            index.ids = (folder / _IDS).read_text().splitlines()
+        with reading(folder):  # bm25s's arrays, vocabulary and params files
+            index.model = bm25s.BM25.load(str(folder), show_progress=False)
+        documents = getattr(index.model, "scores", {}).get("num_docs")
+        if documents != len(index.ids):
+            raise damaged(folder, f"{len(index.ids)} ids in {_IDS} for {documents} documents")
         return index

@@ -12,6 +12,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 
+from podsearch.artifacts import damaged, reading, writing
 from podsearch.retrieval.pinecone_index import PineconeIndex
 from podsearch.retrieval.vector_index import VectorIndex, VectorIndexError
 
@@ -35,11 +36,12 @@ class _FaissIndex(VectorIndex):
 
     def save(self, folder: str | Path) -> Path:
         folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        faiss.write_index(self.faiss_index, str(folder / _FAISS))
-        (folder / _IDS).write_text("".join(f"{i}\n" for i in self.ids))
-        meta = {"kind": self.kind, "dim": self.dim, "size": len(self.ids), "options": self.options}
-        (folder / _META).write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
+        # faiss reports a failed write (a full disk) as a RuntimeError
+        with writing(folder, folder=True, io_errors=(OSError, RuntimeError)) as tmp:
+            faiss.write_index(self.faiss_index, str(tmp / _FAISS))
+            (tmp / _IDS).write_text("".join(f"{i}\n" for i in self.ids))
+            meta = {"kind": self.kind, "dim": self.dim, "size": len(self.ids), "options": self.options}
+            (tmp / _META).write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
         return folder
 
 
@@ -88,16 +90,21 @@ def load_index(folder: str | Path) -> VectorIndex:
     meta_path = folder / _META
     if not meta_path.exists():
         raise VectorIndexError(f"{folder}: no {_META}; not a saved vector index")
-    meta = json.loads(meta_path.read_text())
-    index_cls = {"exact": ExactIndex, "hnsw": HNSWIndex}.get(meta.get("kind"))
+    with reading(meta_path):
+        meta = json.loads(meta_path.read_text())
+        index_cls = {"exact": ExactIndex, "hnsw": HNSWIndex}.get(meta.get("kind"))
+        dim = int(meta["dim"])
     if index_cls is None:
         raise VectorIndexError(f"{meta_path}: unknown index kind {meta.get('kind')!r}")
     index = index_cls.__new__(index_cls)
-    VectorIndex.__init__(index, meta["dim"])
+    VectorIndex.__init__(index, dim)
     index.options = meta.get("options", {})
-    index.faiss_index = faiss.read_index(str(folder / _FAISS))
-    index.ids = (folder / _IDS).read_text().splitlines()
-    if len(index.ids) != index.faiss_index.ntotal:
-        raise VectorIndexError(f"{folder}: {len(index.ids)} ids but {index.faiss_index.ntotal} vectors")
+    with reading(folder / _FAISS):  # a truncated file: faiss's RuntimeError
+        index.faiss_index = faiss.read_index(str(folder / _FAISS))
+    with reading(folder / _IDS):
+        index.ids = (folder / _IDS).read_text().splitlines()
+    if len(index.ids) != index.faiss_index.ntotal or index.faiss_index.d != dim:
+        raise damaged(folder, f"{len(index.ids)} ids for {index.faiss_index.ntotal} vectors of dim "
+                              f"{index.faiss_index.d}, {_META} says dim {dim}")
     index._after_load()
     return index

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from podsearch.artifacts import writing
 from podsearch.config import from_section
 from podsearch.encoders import USE_SPEC
 from podsearch.errors import PodsearchError
@@ -118,41 +119,45 @@ def build_index(
         raise IndexBuildError(f"default system {default_system!r} is not one of {', '.join(systems)}")
 
     encoders = {}
-    for name, (ids, matrix) in sorted(embeddings.items()):
-        if list(map(str, ids)) != episode_ids:
-            raise IndexBuildError(
-                f"{name} embeddings are not aligned with the prepared episodes "
-                f"({len(ids)} vs {len(episode_ids)} ids); re-run the embed stage"
-            )
-        matrix = np.asarray(matrix, dtype=np.float32)
-        norms = np.linalg.norm(matrix, axis=1)
-        if not np.all(np.abs(norms[norms > 0] - 1.0) < 1e-3):
-            # Inner-product scores are only cosines (and comparable across queries) on unit vectors.
-            raise IndexBuildError(f"{name} embeddings are not L2-normalised")
-        index = make_index(kind, matrix.shape[1], **(index_options or {}))
-        index.add(episode_ids, matrix)
-        index.save(out_dir / VECTORS / name)
-        spec = encoder_specs[name]
-        export = (onnx or {}).get(name)
-        folder = str(use_weights) if spec == USE_SPEC and use_weights else spec
-        encoders[name] = {"spec": spec, "path": _relative(folder, out_dir), "dim": int(matrix.shape[1]),
-                          "count": len(index), "onnx": export and dict(export, path=_relative(export["path"], out_dir))}
-        log.info("%s: %d vectors of dim %d -> %s", name, len(index), matrix.shape[1], out_dir / VECTORS / name)
+    # The whole folder or nothing: the engine must never find one encoder's vectors beside another build's manifest.
+    with writing(out_dir, folder=True) as tmp:
+        for name, (ids, matrix) in sorted(embeddings.items()):
+            if list(map(str, ids)) != episode_ids:
+                raise IndexBuildError(
+                    f"{name} embeddings are not aligned with the prepared episodes "
+                    f"({len(ids)} vs {len(episode_ids)} ids); re-run the embed stage"
+                )
+            matrix = np.asarray(matrix, dtype=np.float32)
+            norms = np.linalg.norm(matrix, axis=1)
+            if not np.all(np.abs(norms[norms > 0] - 1.0) < 1e-3):
+                # Inner-product scores are only cosines (and comparable across queries) on unit vectors.
+                raise IndexBuildError(f"{name} embeddings are not L2-normalised")
+            index = make_index(kind, matrix.shape[1], **(index_options or {}))
+            index.add(episode_ids, matrix)
+            index.save(tmp / VECTORS / name)
+            spec = encoder_specs[name]
+            export = (onnx or {}).get(name)
+            folder = str(use_weights) if spec == USE_SPEC and use_weights else spec
+            # relative to out_dir, which tmp becomes (its sibling, so the same relative path)
+            encoders[name] = {"spec": spec, "path": _relative(folder, out_dir), "dim": int(matrix.shape[1]),
+                              "count": len(index),
+                              "onnx": export and dict(export, path=_relative(export["path"], out_dir))}
+            log.info("%s: %d vectors of dim %d -> %s", name, len(index), matrix.shape[1], out_dir / VECTORS / name)
 
-    BM25Index(episode_ids, episodes["text"].astype(str).tolist()).save(out_dir / BM25)
-    display_metadata(episodes, snippet_chars).to_parquet(out_dir / META, index=False)
+        BM25Index(episode_ids, episodes["text"].astype(str).tolist()).save(tmp / BM25)
+        display_metadata(episodes, snippet_chars).to_parquet(tmp / META, index=False)
 
-    manifest = {
-        "format_version": FORMAT_VERSION,
-        "episodes": len(episode_ids),
-        "index_kind": kind,
-        "encoders": encoders,
-        "fusion": {name: fusion.to_dict() for name, fusion in fusions.items()},
-        "systems": systems,
-        "default_system": default_system,
-        "snippet_chars": int(snippet_chars),
-    }
-    (out_dir / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+        manifest = {
+            "format_version": FORMAT_VERSION,
+            "episodes": len(episode_ids),
+            "index_kind": kind,
+            "encoders": encoders,
+            "fusion": {name: fusion.to_dict() for name, fusion in fusions.items()},
+            "systems": systems,
+            "default_system": default_system,
+            "snippet_chars": int(snippet_chars),
+        }
+        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     log.info("index of %d episodes written to %s (systems %s; default %s)", len(episode_ids), out_dir,
              ", ".join(systems), default_system)
     return manifest

@@ -1,7 +1,9 @@
 """The search a person runs: load a built index folder once, then answer queries in milliseconds.
 
 Nothing is re-encoded at start-up; only the query is encoded. Encoders load lazily per model (the first query for a
-model pays for it) unless the caller injects them, which is how tests use tiny fake encoders.
+model pays for it) unless the caller injects them, which is how tests use tiny fake encoders; so do each encoder's
+vectors and BM25, so that a damaged file fails the systems that need it, with a line saying how to restore it, and
+no other.
 """
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pyarrow.parquet
 
+from podsearch.artifacts import reading
 from podsearch.config import from_section
 from podsearch.embeddings import normalize
 from podsearch.encoders import USE_SPEC, Encoder
@@ -27,6 +30,7 @@ from podsearch.search.layout import BM25, BM25_SYSTEM, FORMAT_VERSION, MANIFEST,
 
 if TYPE_CHECKING:
     from podsearch.retrieval.bm25 import BM25Index
+    from podsearch.retrieval.vector_index import VectorIndex
 
 log = logging.getLogger(__name__)
 
@@ -119,8 +123,11 @@ def load_query_encoder(entry: dict[str, Any], index_dir: Path, threads: int = 1)
         model.encode(["warm up"])  # the first run allocates: pay it at start-up, not on the first query
         return model
     except OnnxError as exc:
-        log.warning("query encoder for %s: SentenceTransformer, not ONNX Runtime: %s", entry["spec"], exc)
-    return load_sentence_transformer(model_location(entry, index_dir), threads)
+        reason = exc
+    # Said once it worked: when the fallback fails too, its error alone is the one line a user reads (and fixes).
+    model = load_sentence_transformer(model_location(entry, index_dir), threads)
+    log.warning("query encoder for %s: SentenceTransformer, not ONNX Runtime: %s", entry["spec"], reason)
+    return model
 
 
 def load_sentence_transformer(path: str, threads: int = 1):
@@ -183,24 +190,29 @@ class SearchEngine:
         manifest_path = self.index_dir / MANIFEST
         if not manifest_path.exists():
             raise IndexMissingError(f"no search index at {self.index_dir} (missing {MANIFEST}); run `dvc repro` first")
-        self.manifest = json.loads(manifest_path.read_text())
+        with reading(manifest_path):
+            self.manifest = json.loads(manifest_path.read_text())
         if self.manifest.get("format_version") != FORMAT_VERSION:
             raise IndexMissingError(f"the index at {self.index_dir} was built by another version of podsearch "
                                     "(format {}); run `dvc repro` again".format(self.manifest.get("format_version")))
         try:
-            self.vectors = {name: load_index(self.index_dir / VECTORS / name) for name in self.manifest["encoders"]}
-            if not (self.index_dir / BM25).is_dir():
-                raise OSError(f"no {BM25}/ folder")
-            # ParquetFile, not pandas or pq.read_table: both import pandas (read_table through pyarrow.dataset),
-            # ~0.2 s of a search command that never needs it
-            meta = pyarrow.parquet.ParquetFile(self.index_dir / META).read().to_pylist()
+            missing = [f"{folder}/" for folder in [*(f"{VECTORS}/{name}" for name in self.manifest["encoders"]), BM25]
+                       if not (self.index_dir / folder).is_dir()]
+            if missing:
+                raise OSError(f"no {', '.join(missing)}")
             self.fusions = {name: Fusion(**spec) for name, spec in self.manifest["fusion"].items()}
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise IndexMissingError(
                 f"search index at {self.index_dir} is incomplete ({exc}); run `dvc repro` again") from None
+        with reading(self.index_dir / META):
+            # ParquetFile, not pandas or pq.read_table: both import pandas (read_table through pyarrow.dataset),
+            # ~0.2 s of a search command that never needs it
+            meta = pyarrow.parquet.ParquetFile(self.index_dir / META).read().to_pylist()
         # Row lookup by id as plain dicts: building a Hit must not cost a pandas .loc per result.
         self.meta = {row["episode_id"]: row for row in meta}
         self._encoders: dict[str, Encoder] = dict(encoders or {})
+        # Vectors and BM25 load on first use: a damaged file fails the systems that need it, and only those.
+        self._vectors: dict[str, VectorIndex] = {}
         self._bm25: BM25Index | None = None
         # One lock per model: web requests run in threads and each model loads once; a request that needs a loaded
         # model does not wait for another one loading.
@@ -225,7 +237,7 @@ class SearchEngine:
     def encoders_for(self, system: str) -> list[str]:
         """The query encoders a system needs (none for BM25; each dense part of a fused system)."""
         parts = self.fusions[system].parts if system in self.fusions else [system]
-        return [p for p in parts if p in self.vectors]
+        return [p for p in parts if p in self.manifest["encoders"]]
 
     def encoder(self, name: str) -> Encoder:
         with self._locks[name]:
@@ -237,15 +249,25 @@ class SearchEngine:
                     raise ModelUnavailableError(f"cannot load the {name} encoder {entry['spec']!r}: {exc}") from None
         return self._encoders[name]
 
+    def vectors(self, name: str) -> VectorIndex:
+        """The episode vectors of encoder `name` (vectors/<name>/), loaded on first use."""
+        with self._locks[name]:
+            if name not in self._vectors:
+                self._vectors[name] = load_index(self.index_dir / VECTORS / name)
+        return self._vectors[name]
+
     def warm_up(self, system: str | None = None) -> None:
-        """Load every model `system` needs now (its encoders, and BM25 when it is a part), so the first query does
-        not pay for it. A fused system's parts load in threads: with USE's weights unpacked, its load is file reading
-        and sentencepiece, which release the GIL, and a shipped `search` command measured 0.86 s against 0.92 s
-        serial (6 runs each, alternating). With the package's compressed weights it measured no faster."""
+        """Load everything `system` needs now (its vectors and encoders, and BM25 when it is a part), so the first
+        query does not pay for it. A fused system's models load in threads: with USE's weights unpacked, its load is
+        file reading and sentencepiece, which release the GIL, and a shipped `search` command measured 0.86 s against
+        0.92 s serial (6 runs each, alternating). With the package's compressed weights it measured no faster."""
         system = self.check_system(system or self.default_system)
         parts = self.fusions[system].parts if system in self.fusions else [system]
+        dense = [part for part in parts if part in self.manifest["encoders"]]
+        for part in dense:  # first, and in this thread: a damaged file fails at once, before a model loads
+            self.vectors(part)
         loads = [self.bm25 if part == BM25_SYSTEM else functools.partial(self.encoder, part)
-                 for part in parts if part == BM25_SYSTEM or part in self.vectors]
+                 for part in parts if part == BM25_SYSTEM or part in dense]
         if len(loads) < 2:
             for load in loads:
                 load()
@@ -276,7 +298,7 @@ class SearchEngine:
         if system == BM25_SYSTEM:
             scores, ids = self.bm25().search([query], k)
         else:
-            scores, ids = self.vectors[system].search(self.encode(query, system), k)
+            scores, ids = self.vectors(system).search(self.encode(query, system), k)
         return scores[0][: len(ids[0])].tolist(), ids[0]
 
     def bm25(self) -> BM25Index:

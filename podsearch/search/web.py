@@ -6,6 +6,7 @@ Run: python -m podsearch.search.web --index data/index --port 8000   (binds 127.
 from __future__ import annotations
 
 import argparse
+import logging
 import time
 
 from fastapi import FastAPI, Request
@@ -13,14 +14,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from podsearch.errors import exit_on_error
-from podsearch.search.engine import (
-    ModelUnavailableError,
-    SearchEngine,
-    SearchError,
-    load_settings,
-    parse_k,
-)
+from podsearch.errors import PodsearchError, exit_on_error
+from podsearch.search.engine import QueryError, SearchEngine, load_settings, parse_k
 from podsearch.search.page import render_page
 
 # No scripts at all, styles only inline, forms only to this server: a stray injection could not run or exfiltrate.
@@ -30,9 +25,13 @@ SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
 }
-def status_for(exc: SearchError) -> int:
-    # The user's request is wrong -> 400; the server lacks a model it should have -> 503. Never a 500.
-    return 503 if isinstance(exc, ModelUnavailableError) else 400
+log = logging.getLogger(__name__)
+
+
+def status_for(exc: PodsearchError) -> int:
+    # The user's request is wrong -> 400; the server lacks a model or a file it should have (not built, damaged: the
+    # message says how to restore it) -> 503, and the systems that do not need it keep answering. Never a 500.
+    return 400 if isinstance(exc, QueryError) else 503
 
 
 def create_app(engine: SearchEngine) -> FastAPI:
@@ -63,7 +62,7 @@ def create_app(engine: SearchEngine) -> FastAPI:
     def api_search(q: str | None = None, k: str | None = None, system: str | None = None):
         try:
             hits, elapsed_ms = run(q if q is not None else "", k, system)
-        except SearchError as exc:
+        except PodsearchError as exc:
             return JSONResponse({"error": str(exc)}, status_code=status_for(exc))
         return {"query": " ".join(q.split()), "k": parse_k(k, settings), "system": system or engine.default_system,
                 "elapsed_ms": round(elapsed_ms, 2), "results": [h.to_dict() for h in hits]}
@@ -81,7 +80,7 @@ def create_app(engine: SearchEngine) -> FastAPI:
             hits, elapsed_ms = run(q, k, system)
             # Compare view: the same query under a second system, side by side.
             compare_hits = run(q, k, engine.check_system(compare))[0] if compare else None
-        except SearchError as exc:
+        except PodsearchError as exc:
             return HTMLResponse(render_page(**form, error=str(exc)), status_code=status_for(exc))
         return HTMLResponse(render_page(**form, hits=hits, compare_hits=compare_hits, elapsed_ms=elapsed_ms))
 
@@ -98,7 +97,10 @@ def main(argv=None) -> None:
 
     with exit_on_error("search web"):
         engine = SearchEngine(args.index, settings=load_settings())
+    try:
         engine.warm_up()  # load the default system's encoders now so the first visitor does not wait for them
+    except PodsearchError as exc:  # e.g. a damaged file: its systems answer 503 with this message, the others work
+        log.warning("search web: %s; serving the systems that load", exc)
     uvicorn.run(create_app(engine), host=args.host, port=args.port, log_level="info")
 
 

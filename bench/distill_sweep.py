@@ -1,0 +1,322 @@
+"""Fine-tuning variants x training seeds, each scored on the curated queries: the evidence behind params.yaml `train`.
+
+    python -m bench.distill_sweep run margin1 kl4 --seeds 42 43 44   # train + search, one run file per seed
+    python -m bench.distill_sweep collect                             # dev table -> bench/results/distillation.md
+    python -m bench.distill_sweep collect --split test --out ...      # once, for the chosen variant
+
+run: for each variant and seed, the train stage (stages/train.py, the committed pipeline's inputs: pseudo-labels,
+eval split, prepared episodes) in a scratch folder whose params.yaml is this checkout's with the variant's `train`
+keys and the seed overridden. The fine-tune then encodes every prepared episode (embed.max_seq_length, as the
+embed stage) and searches the curated queries exactly as evaluate's exact index does. Its top `fusion.depth`
+(enough to fuse it with other systems later) go to bench/results/distill/<variant>-s<seed>.parquet as system
+`finetuned`, its train metrics and timings to <variant>-s<seed>.json. The committed run's base and the teacher
+(fusion.teacher over the committed run's base, use and bm25) are written beside them once, so every comparison
+here reads only files in that folder.
+
+collect: each variant's per-query metric is its mean over its seeds (bench/compare_runs.py's rule), tested against
+base with the paired randomization test; `gap closed` is the share of the teacher's MRR@30 lead over base the
+variant recovers. Choices are made on dev; --split test is read once, for the chosen variant.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from bench.compare_runs import mean_per_query, side
+from podsearch.curated import load_judgments, load_queries, relevant_sets
+from podsearch.stats import paired_randomization_test
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "bench" / "results" / "distill"
+# name: (train keys overridden, what it tests). Every variant costs about the same CPU time (~5-6 min here): a
+# distillation example encodes 2 + negatives texts, an MNRL pair 2, so more negatives means fewer pairs.
+VARIANTS: dict[str, tuple[dict, str]] = {
+    "mnrl": ({"loss": "mnrl", "batch_size": 64, "learning_rate": 1.0e-4, "max_train_pairs": 3072},
+             "the previous default: MultipleNegativesRankingLoss on the generated pairs"),
+    "margin1": ({"loss": "margin_mse", "distill_negatives": 1, "batch_size": 32, "learning_rate": 5.0e-5,
+                 "max_train_pairs": 2048}, "MarginMSE on the teacher's margins, 1 mined negative"),
+    "kl4": ({"loss": "kldiv", "distill_negatives": 4, "batch_size": 32, "learning_rate": 5.0e-5,
+             "max_train_pairs": 1024}, "KL divergence to the teacher over the positive and 4 mined negatives"),
+    "margin4": ({"loss": "margin_mse", "distill_negatives": 4, "batch_size": 32, "learning_rate": 5.0e-5,
+                 "max_train_pairs": 1024}, "MarginMSE, 4 mined negatives"),
+    "margin1-len64": ({"loss": "margin_mse", "distill_negatives": 1, "batch_size": 32, "learning_rate": 5.0e-5,
+                       "max_train_pairs": 4096, "max_seq_length": 64},
+                      "margin1 on texts cut to 64 tokens in training, which buys twice the pairs"),
+    "len64-lr1e4": ({"loss": "margin_mse", "distill_negatives": 1, "batch_size": 32, "learning_rate": 1.0e-4,
+                     "max_train_pairs": 4096, "max_seq_length": 64}, "margin1-len64 at twice the learning rate"),
+    "len64-lr2e5": ({"loss": "margin_mse", "distill_negatives": 1, "batch_size": 32, "learning_rate": 2.0e-5,
+                     "max_train_pairs": 4096, "max_seq_length": 64}, "margin1-len64 at GPL's learning rate"),
+    "len64-margin4": ({"loss": "margin_mse", "distill_negatives": 4, "batch_size": 32, "learning_rate": 5.0e-5,
+                       "max_train_pairs": 2048, "max_seq_length": 64}, "margin1-len64 with 4 mined negatives"),
+    "margin1-rank10": ({"loss": "margin_mse", "distill_negatives": 1, "batch_size": 32, "learning_rate": 5.0e-5,
+                        "max_train_pairs": 2048, "max_teacher_rank": 10},
+                       "margin1 on the pairs whose positive the teacher ranks in its top 10 (GPL denoising)"),
+}
+METRICS = ("recall@10", "mrr@30")
+# Today's shipped system before distillation: the committed run of 1e9f7fc (seed 42 of keyword_vs_pseudo.md's runs,
+# the same rankings: test MRR@30 0.849, Recall@10 0.763)
+SHIPPED_TODAY = str(ROOT / "bench/results/generator_seeds/keyword-s42.parquet") + ":shipped"
+TODAY_LABEL = "bench/results/generator_seeds/keyword-s42.parquet:shipped"
+
+
+def _params() -> dict:
+    return yaml.safe_load((ROOT / "params.yaml").read_text())
+
+
+def reference_runs(curated_runs: Path) -> None:
+    """base, use, bm25 and teacher .parquet from the evaluate stage's curated run file (depth = evaluate.depth):
+    the zero-shot systems do not change with the fine-tune, so every variant is compared with the same ones."""
+    from podsearch.evaluation import Run
+    from podsearch.pseudolabel import load_teacher
+    from podsearch.report import runs_from_frame
+
+    params = _params()
+    frame = pd.read_parquet(curated_runs)
+    query_ids = sorted(frame["query_id"].unique())
+    runs = runs_from_frame(frame, query_ids)
+    fusion = load_teacher(params["fusion"], params["pseudolabel"]["teacher"])
+    scores, ids = fusion.fuse({p: (runs[p].scores, runs[p].ids) for p in fusion.parts}, params["evaluate"]["depth"])
+    OUT.mkdir(parents=True, exist_ok=True)
+    for part in ("base", "use", "bm25"):
+        _write_run(OUT / f"{part}.parquet", part, query_ids, runs[part])
+    _write_run(OUT / "teacher.parquet", "teacher", query_ids, Run(ids, scores))
+
+
+def _write_run(path: Path, system: str, query_ids: list[str], run) -> None:
+    rows = [(system, q, e, rank, s) for q, ids, scores in zip(query_ids, run.ids, run.scores)
+            for rank, (e, s) in enumerate(zip(ids, scores), start=1)]
+    frame = pd.DataFrame(rows, columns=["system", "query_id", "episode_id", "rank", "score"])
+    frame.astype({"rank": "int32", "score": "float32"}).to_parquet(path, index=False)
+
+
+def train_and_search(variant: str, seed: int) -> dict:
+    """One training run of `variant` with `seed`, scored on the curated queries; returns its record."""
+    from sentence_transformers import SentenceTransformer
+
+    from podsearch.curated import load_queries as load_curated
+    from podsearch.data import load_prepared
+    from podsearch.embeddings import encode_texts
+    from podsearch.evaluation import Corpus, DenseModel, Runner, curated_query_set
+
+    overrides, _ = VARIANTS[variant]
+    params = _params()
+    params["train"].update(overrides, seed=seed)
+    name = f"{variant}-s{seed}"
+    with tempfile.TemporaryDirectory(prefix=f"distill-{name}-") as tmp:
+        (Path(tmp) / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+        started = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "stages.train",
+                        "--train", str(ROOT / "data/pseudolabels/train.parquet"),
+                        "--eval", str(ROOT / "data/splits/eval.parquet"),
+                        "--episodes", str(ROOT / "data/prepared/episodes.parquet"),
+                        "--episode-vectors", str(ROOT / "data/embeddings/base.npy"),
+                        "--out", "model", "--metrics", "metrics.json", "--stats", "stats.json",
+                        "--timings", "timings.json", "--live", "dvclive"],
+                       cwd=tmp, check=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+        train_s = time.perf_counter() - started
+        record = {"variant": variant, "seed": seed, "train": overrides,
+                  "metrics": json.loads((Path(tmp) / "metrics.json").read_text()),
+                  "timings": json.loads((Path(tmp) / "timings.json").read_text()),
+                  "steps": json.loads((Path(tmp) / "stats.json").read_text())["steps"]}
+        model = SentenceTransformer(str(Path(tmp) / "model"), device="cpu")
+        model.max_seq_length = int(params["embed"]["max_seq_length"])
+        episodes = load_prepared(ROOT / "data/prepared/episodes.parquet")
+        corpus = Corpus(episodes["episode_id"].tolist(), episodes["text"].tolist())
+        started = time.perf_counter()
+        matrix = encode_texts(model, corpus.texts, int(params["embed"]["batch_size"]), desc=f"{name} episodes")
+        queries = load_curated(ROOT / "data/curated/queries.yaml")
+        judgments = load_judgments(ROOT / "data/curated/judgments.tsv", {q.id for q in queries})
+        query_set = curated_query_set(queries, judgments)
+        run = Runner(depth=int(params["fusion"]["depth"])).dense(
+            "finetuned", DenseModel(corpus.ids, matrix, model), corpus, query_set)
+        record["search_seconds"] = round(time.perf_counter() - started, 1)
+        record["train_stage_seconds"] = round(train_s, 1)
+    OUT.mkdir(parents=True, exist_ok=True)
+    _write_run(OUT / f"{name}.parquet", "finetuned", query_set.ids, run)
+    (OUT / f"{name}.json").write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+    return record
+
+
+def cmd_run(args) -> None:
+    unknown = [v for v in args.variants if v not in VARIANTS]
+    if unknown:
+        raise SystemExit(f"unknown variant(s) {', '.join(unknown)}; known: {', '.join(VARIANTS)}")
+    if not (OUT / "teacher.parquet").exists():
+        reference_runs(Path(args.reference))
+    for variant in args.variants:
+        for seed in args.seeds:
+            if (OUT / f"{variant}-s{seed}.parquet").exists() and not args.force:
+                print(f"{variant}-s{seed}: done already (--force reruns it)")
+                continue
+            record = train_and_search(variant, seed)
+            print(f"{variant}-s{seed}: in-batch MRR@5 {record['metrics']}, train {record['train_stage_seconds']} s, "
+                  f"search {record['search_seconds']} s", flush=True)
+
+
+def shipped_with(paths: list[Path], query_ids: list[str]) -> list:
+    """The rankings of params.yaml's shipped fusion with each run file's fine-tune in it (use and bm25 from OUT)."""
+    from podsearch.report import runs_from_frame
+    from podsearch.retrieval.fusion import load_fusions
+
+    params = _params()
+    fusion = load_fusions(params["fusion"])["shipped"]
+    parts = {p: runs_from_frame(pd.read_parquet(OUT / f"{p}.parquet"), query_ids)[p] for p in ("use", "bm25", "base")}
+    rankings = []
+    for path in paths:
+        runs = {**parts, "finetuned": runs_from_frame(pd.read_parquet(path), query_ids)["finetuned"]}
+        rankings.append(fusion.fuse({p: (runs[p].scores, runs[p].ids) for p in fusion.parts}, 30)[1])
+    return rankings
+
+
+CANDIDATES = {  # lighter shipped systems first: each part is a model to load per search command
+    "finetuned": {"finetuned": 1.0},
+    "score(finetuned, use)": {"finetuned": 1.0, "use": 1.0},
+    "score(finetuned, bm25)": {"finetuned": 1.0, "bm25": 1.0},
+    "score(finetuned, use, bm25)": {"finetuned": 1.0, "use": 1.0, "bm25": 1.0},
+}
+
+
+def cmd_systems(args) -> None:
+    """The shipped system chosen again: each candidate built on `variant`'s fine-tune (seed means) against today's
+    shipped system, over all queries of the split and the non-English ones (where USE must stay in or be matched)."""
+    from podsearch.report import runs_from_frame
+    from podsearch.retrieval.fusion import Fusion
+
+    queries = load_queries(ROOT / "data/curated/queries.yaml")
+    relevant = relevant_sets(queries, load_judgments(ROOT / "data/curated/judgments.tsv", {q.id for q in queries}))
+    chosen = [q for q in queries if q.split == args.split and relevant[q.id]]
+    ids, rel = [q.id for q in chosen], [relevant[q.id] for q in chosen]
+    other = [not q.english for q in chosen]
+    params = _params()
+    parts = {p: runs_from_frame(pd.read_parquet(OUT / f"{p}.parquet"), ids)[p] for p in ("use", "bm25")}
+    paths = sorted(OUT.glob(f"{args.variant}-s*.parquet"))
+    if not paths:
+        raise SystemExit(f"no run files for {args.variant} in {OUT}")
+    seeds = [{**parts, "finetuned": runs_from_frame(pd.read_parquet(p), ids)["finetuned"]} for p in paths]
+    today = side(SHIPPED_TODAY, ids)
+    lines = [
+        f"# The shipped system chosen again, on the curated {args.split} queries",
+        "",
+        f"Written by `python -m bench.distill_sweep systems {args.variant} --split {args.split}`: each candidate "
+        f"built on the `{args.variant}` fine-tune ({len(paths)} training seeds; per-query metric = the mean over "
+        f"them), score fusion as params.yaml's `fusion` does it, against today's shipped system ({TODAY_LABEL}, "
+        f"score fusion of the MNRL fine-tune, USE and BM25). {len(chosen)} queries, {sum(other)} not English. p: "
+        "paired randomization test, 10,000 resamples.",
+        "",
+        "| system | parts | Recall@10 (p) | MRR@30 (p) | not English Recall@10 (p) | not English MRR@30 (p) |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for name, weights in CANDIDATES.items():
+        fusion = Fusion(weights=weights, method="score", rrf_k=params["fusion"]["rrf_k"],
+                        depth=params["fusion"]["depth"])
+        rankings = [fusion.fuse({p: (r[p].scores, r[p].ids) for p in fusion.parts}, 30)[1] for r in seeds]
+        cells = []
+        for subset in ([True] * len(chosen), other):
+            for metric in METRICS:
+                mine = mean_per_query(rankings, subset, [r for r, k in zip(rel, subset) if k], metric)
+                theirs = mean_per_query(today, subset, [r for r, k in zip(rel, subset) if k], metric)
+                cells.append(f"{mine.mean():.3f} ({paired_randomization_test(mine, theirs, seed=0):.3f})")
+        lines.append(f"| {name} | {len(weights)} | " + " | ".join(cells) + " |")
+    today_cells = [f"{mean_per_query(today, s, [r for r, k in zip(rel, s) if k], m).mean():.3f}"
+                   for s in ([True] * len(chosen), other) for m in METRICS]
+    lines.append("| today's shipped | 3 | " + " | ".join(today_cells) + " |")
+    text = "\n".join(lines) + "\n"
+    out = Path(args.out or ROOT / "bench/results" / f"distillation_systems_{args.split}.md")
+    out.write_text(text)
+    print(text)
+
+
+def cmd_collect(args) -> None:
+    queries = load_queries(ROOT / "data/curated/queries.yaml")
+    relevant = relevant_sets(queries, load_judgments(ROOT / "data/curated/judgments.tsv", {q.id for q in queries}))
+    chosen = [q for q in queries if q.split == args.split and relevant[q.id]]
+    ids, rel = [q.id for q in chosen], [relevant[q.id] for q in chosen]
+    english = np.array([q.english for q in chosen])
+    keep = [True] * len(chosen)
+    base = side(f"{OUT / 'base.parquet'}:base", ids)
+    teacher = side(f"{OUT / 'teacher.parquet'}:teacher", ids)
+    ref = {m: mean_per_query(base, keep, rel, m) for m in METRICS}
+    today = {m: mean_per_query(side(SHIPPED_TODAY, ids), keep, rel, m) for m in METRICS}
+    top = {m: mean_per_query(teacher, keep, rel, m) for m in METRICS}
+    lines = [
+        f"# Fine-tuning variants on the curated {args.split} queries, seed means",
+        "",
+        f"Written by `python -m bench.distill_sweep collect --split {args.split}` from the run files in "
+        f"bench/results/distill/ ({len(chosen)} {args.split} queries, {int(english.sum())} English). Each variant's "
+        "per-query metric is its mean over the seeds listed; p: paired randomization test against base (10,000 "
+        "resamples); gap closed: (variant - base) / (teacher - base) on MRR@30. base and teacher are the committed "
+        f"run's; teacher = fusion.teacher ({_params()['fusion']['teacher']}).",
+        "",
+        f"base: Recall@10 {ref['recall@10'].mean():.3f}, MRR@30 {ref['mrr@30'].mean():.3f}; "
+        f"teacher: Recall@10 {top['recall@10'].mean():.3f}, MRR@30 {top['mrr@30'].mean():.3f}.",
+        "",
+        f"Shipped: params.yaml's `fusion.shipped` ({_params()['fusion']['shipped']['method']} fusion of "
+        f"{', '.join(_params()['fusion']['shipped']['weights'])}) with the variant's fine-tune in it, against today's "
+        f"shipped system ({TODAY_LABEL}: the committed run before distillation, MNRL fine-tune); today's: Recall@10 "
+        f"{today['recall@10'].mean():.3f}, MRR@30 {today['mrr@30'].mean():.3f}.",
+        "",
+        "| variant | what it tests | seeds | train s/run | Recall@10 (p) | MRR@30 (p) | gap closed | English "
+        "Recall@10 (p) | English MRR@30 (p) | shipped Recall@10 (p) | shipped MRR@30 (p) |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for variant, (overrides, what) in VARIANTS.items():
+        records = [json.loads(p.read_text()) for p in sorted(OUT.glob(f"{variant}-s*.json"))]
+        if not records:
+            continue
+        runs = side(f"{OUT}/{variant}-s*.parquet:finetuned", ids)
+        cells = []
+        for subset in (np.ones(len(chosen), bool), english):
+            for metric in METRICS:
+                mine = mean_per_query(runs, list(subset), [r for r, k in zip(rel, subset) if k], metric)
+                theirs = ref[metric][subset]
+                p = paired_randomization_test(mine, theirs, seed=0)
+                cells.append(f"{mine.mean():.3f} ({p:.3f})")
+            if subset is not english:
+                mrr = mean_per_query(runs, keep, rel, "mrr@30").mean()
+                cells.append(f"{(mrr - ref['mrr@30'].mean()) / (top['mrr@30'].mean() - ref['mrr@30'].mean()):.0%}")
+        fused = shipped_with(sorted(OUT.glob(f"{variant}-s*.parquet")), ids)
+        for metric in METRICS:
+            mine = mean_per_query(fused, keep, rel, metric)
+            cells.append(f"{mine.mean():.3f} ({paired_randomization_test(mine, today[metric], seed=0):.3f})")
+        seconds = np.mean([r["train_stage_seconds"] for r in records])
+        seeds = ", ".join(str(r["seed"]) for r in records)
+        overridden = ", ".join(f"`{k}={v}`" for k, v in overrides.items())
+        lines.append(f"| {variant} | {what} ({overridden}) | {seeds} | {seconds:.0f} | " + " | ".join(cells) + " |")
+    text = "\n".join(lines) + "\n"
+    out = Path(args.out or ROOT / "bench/results" / f"distillation_{args.split}.md")
+    out.write_text(text)
+    print(text)
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run")
+    run.add_argument("variants", nargs="+")
+    run.add_argument("--seeds", type=int, nargs="+", default=[42, 43, 44])
+    run.add_argument("--force", action="store_true")
+    run.add_argument("--reference", default=str(ROOT / "data/eval/runs/curated.parquet"),
+                     help="the evaluate stage's curated run file holding base, use and bm25")
+    collect = sub.add_parser("collect")
+    collect.add_argument("--split", default="dev", choices=("dev", "test"))
+    collect.add_argument("--out", default=None)
+    systems = sub.add_parser("systems")
+    systems.add_argument("variant")
+    systems.add_argument("--split", default="dev", choices=("dev", "test"))
+    systems.add_argument("--out", default=None)
+    args = parser.parse_args(argv)
+    {"run": cmd_run, "collect": cmd_collect, "systems": cmd_systems}[args.command](args)
+
+
+if __name__ == "__main__":
+    main()

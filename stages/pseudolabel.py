@@ -1,0 +1,72 @@
+"""DVC stage `pseudolabel`: the zero-shot teacher's scores for every train pair and for negatives mined from its top.
+
+data/splits/train.parquet + data/prepared/episodes.parquet + data/embeddings/{base,use}.npy
+-> data/pseudolabels/train.parquet (query, episode_id, generator, teacher_rank, teacher_positive, negative_ids,
+   teacher_negatives, base_positive), stats/pseudolabel.json (counts, the teacher's rank of the positives).
+
+Its own stage so that a train-only change (loss, learning rate, seed, pairs) never redoes it. Params read:
+pseudolabel.*, the teacher's fusion entry (fusion.teacher, fusion.rrf_k, fusion.depth) and train.base_model.
+"""
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+from podsearch.artifacts import read_parquet, writing
+from podsearch.data import load_prepared
+from podsearch.embeddings import encode_texts, load_embeddings, rows_for
+from podsearch.encoders import load_encoder
+from podsearch.errors import exit_on_error, require
+from podsearch.params import load_params, setup_logging, write_json
+from podsearch.pseudolabel import Corpus, PseudoLabelConfig, label_pairs, load_teacher
+from podsearch.retrieval.bm25 import BM25Index
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--train", default="data/splits/train.parquet")
+    parser.add_argument("--episodes", default="data/prepared/episodes.parquet")
+    parser.add_argument("--embeddings", default="data/embeddings")
+    parser.add_argument("--out", default="data/pseudolabels/train.parquet")
+    parser.add_argument("--stats", default="stats/pseudolabel.json")
+    args = parser.parse_args(argv)
+    log = setup_logging("pseudolabel")
+
+    with exit_on_error("pseudolabel"):
+        config = PseudoLabelConfig.from_params(load_params("pseudolabel"))
+        teacher = load_teacher(load_params("fusion"), config.teacher)
+        episodes = load_prepared(args.episodes)
+        pairs = read_parquet(require(args.train, "split"))
+        text_of = dict(zip(episodes["episode_id"], episodes["text"]))
+        corpus_ids = sorted(set(pairs["episode_id"]) & set(text_of))
+        corpus = Corpus(corpus_ids, [text_of[e] for e in corpus_ids])
+        log.info("teacher %s: %s over %d train episodes, %d queries", config.teacher, teacher.to_dict(),
+                 len(corpus.ids), len(pairs))
+
+        dense = {}
+        for name in ("base", *(p for p in teacher.parts if p == "use")):
+            ids, matrix = load_embeddings(Path(args.embeddings) / f"{name}.npy",
+                                          expected_ids=episodes["episode_id"].tolist())
+            spec = load_params("train")["base_model"] if name == "base" else None
+            dense[name] = (load_encoder(name, spec), rows_for(ids, matrix, corpus.ids, what=f"{name} embeddings"))
+        bm25 = BM25Index(corpus.ids, corpus.texts) if "bm25" in teacher.parts else None
+
+        def raw_scores(queries: list[str]) -> dict[str, np.ndarray]:
+            raw = {name: encode_texts(encoder, queries, 128, desc=f"{name} queries") @ matrix.T
+                   for name, (encoder, matrix) in dense.items()}
+            if bm25 is not None:
+                raw["bm25"] = bm25.score_all(queries)
+            return raw
+
+        labels, stats = label_pairs(pairs, corpus, teacher, config, raw_scores)
+        stats["teacher"] = {"name": config.teacher, **teacher.to_dict()}
+        path = Path(args.out)
+        with writing(path) as tmp:
+            labels.to_parquet(tmp, index=False)
+        write_json(stats, args.stats)
+    log.info("positive's teacher rank: %s; %d pairs -> %s, counts -> %s", stats["positive_rank"], len(labels),
+             path, args.stats)
+
+
+if __name__ == "__main__":
+    main()
