@@ -24,9 +24,10 @@ from podsearch.retrieval.bm25 import BM25Index
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--train", default="data/splits/train.parquet")
+    parser.add_argument("--train", default="data/splits/train.parquet", help="the pairs to label (split stage)")
     parser.add_argument("--episodes", default="data/prepared/episodes.parquet")
-    parser.add_argument("--embeddings", default="data/embeddings")
+    parser.add_argument("--embeddings", default="data/embeddings",
+                        help="the embed stages' folder: base.npy and use.npy score the corpus for the teacher")
     parser.add_argument("--out", default="data/pseudolabels/train.parquet")
     parser.add_argument("--stats", default="stats/pseudolabel.json")
     args = parser.parse_args(argv)
