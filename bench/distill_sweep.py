@@ -295,6 +295,9 @@ def cmd_collect(args) -> None:
         seeds = ", ".join(str(r["seed"]) for r in records)
         overridden = ", ".join(f"`{k}={v}`" for k, v in overrides.items())
         lines.append(f"| {variant} | {what} ({overridden}) | {seeds} | {seconds:.0f} | " + " | ".join(cells) + " |")
+    missing = [v for v in VARIANTS if not list(OUT.glob(f"{v}-s*.json"))]
+    if missing:
+        lines += ["", "Defined in bench/distill_sweep.py, not run yet: " + ", ".join(f"`{v}`" for v in missing)]
     text = "\n".join(lines) + "\n"
     out = Path(args.out or ROOT / "bench/results" / f"distillation_{args.split}.md")
     out.write_text(text)
