@@ -34,6 +34,8 @@ import yaml
 
 from bench.compare_runs import mean_per_query, side
 from podsearch.curated import load_judgments, load_queries, relevant_sets
+from podsearch.report import runs_from_frame
+from podsearch.retrieval.fusion import Fusion
 from podsearch.stats import paired_randomization_test
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -77,22 +79,15 @@ def _params() -> dict:
 
 
 def reference_runs(curated_runs: Path) -> None:
-    """base, use, bm25 and teacher .parquet from the evaluate stage's curated run file (depth = evaluate.depth):
-    the zero-shot systems do not change with the fine-tune, so every variant is compared with the same ones."""
-    from podsearch.evaluation import Run
-    from podsearch.pseudolabel import load_teacher
-    from podsearch.report import runs_from_frame
-
-    params = _params()
+    """base, use, bm25 and teacher .parquet from the evaluate stage's curated run file: the zero-shot systems do not
+    change with the fine-tune, so every variant is compared with the same rankings evaluate wrote."""
     frame = pd.read_parquet(curated_runs)
-    query_ids = sorted(frame["query_id"].unique())
-    runs = runs_from_frame(frame, query_ids)
-    fusion = load_teacher(params["fusion"], params["pseudolabel"]["teacher"])
-    scores, ids = fusion.fuse({p: (runs[p].scores, runs[p].ids) for p in fusion.parts}, params["evaluate"]["depth"])
     OUT.mkdir(parents=True, exist_ok=True)
-    for part in ("base", "use", "bm25"):
-        _write_run(OUT / f"{part}.parquet", part, query_ids, runs[part])
-    _write_run(OUT / "teacher.parquet", "teacher", query_ids, Run(ids, scores))
+    for system in ("base", "use", "bm25", "teacher"):
+        part = frame[frame["system"] == system].sort_values(["query_id", "rank"])
+        if part.empty:
+            raise SystemExit(f"{curated_runs}: no system {system!r}; run the evaluate stage with fusion.teacher")
+        part.astype({"system": str}).to_parquet(OUT / f"{system}.parquet", index=False)
 
 
 def _write_run(path: Path, system: str, query_ids: list[str], run) -> None:
@@ -166,19 +161,26 @@ def cmd_run(args) -> None:
                   f"search {record['search_seconds']} s", flush=True)
 
 
-def shipped_with(paths: list[Path], query_ids: list[str]) -> list:
-    """The rankings of params.yaml's shipped fusion with each run file's fine-tune in it (use and bm25 from OUT)."""
-    from podsearch.report import runs_from_frame
-    from podsearch.retrieval.fusion import load_fusions
-
+def fused(weights: dict[str, float], paths: list[Path], query_ids: list[str]) -> list:
+    """Score fusion (params.yaml's rrf_k and depth) of `weights`' systems with each run file's fine-tune in it, top 30
+    per query; the zero-shot parts come from OUT."""
     params = _params()
-    fusion = load_fusions(params["fusion"])["shipped"]
-    parts = {p: runs_from_frame(pd.read_parquet(OUT / f"{p}.parquet"), query_ids)[p] for p in ("use", "bm25", "base")}
+    fusion = Fusion(weights=weights, method="score", rrf_k=params["fusion"]["rrf_k"], depth=params["fusion"]["depth"])
+    parts = {p: runs_from_frame(pd.read_parquet(OUT / f"{p}.parquet"), query_ids)[p]
+             for p in fusion.parts if p != "finetuned"}
     rankings = []
     for path in paths:
         runs = {**parts, "finetuned": runs_from_frame(pd.read_parquet(path), query_ids)["finetuned"]}
         rankings.append(fusion.fuse({p: (runs[p].scores, runs[p].ids) for p in fusion.parts}, 30)[1])
     return rankings
+
+
+def shipped_with(paths: list[Path], query_ids: list[str]) -> list:
+    """params.yaml's shipped fusion (a score fusion) with each run file's fine-tune in it."""
+    shipped = _params()["fusion"]["shipped"]
+    if shipped["method"] != "score":
+        raise SystemExit("fusion.shipped is not a score fusion; extend `fused` before comparing with it")
+    return fused(dict(shipped["weights"]), paths, query_ids)
 
 
 CANDIDATES = {  # lighter shipped systems first: each part is a model to load per search command
@@ -192,20 +194,14 @@ CANDIDATES = {  # lighter shipped systems first: each part is a model to load pe
 def cmd_systems(args) -> None:
     """The shipped system chosen again: each candidate built on `variant`'s fine-tune (seed means) against today's
     shipped system, over all queries of the split and the non-English ones (where USE must stay in or be matched)."""
-    from podsearch.report import runs_from_frame
-    from podsearch.retrieval.fusion import Fusion
-
     queries = load_queries(ROOT / "data/curated/queries.yaml")
     relevant = relevant_sets(queries, load_judgments(ROOT / "data/curated/judgments.tsv", {q.id for q in queries}))
     chosen = [q for q in queries if q.split == args.split and relevant[q.id]]
     ids, rel = [q.id for q in chosen], [relevant[q.id] for q in chosen]
     other = [not q.english for q in chosen]
-    params = _params()
-    parts = {p: runs_from_frame(pd.read_parquet(OUT / f"{p}.parquet"), ids)[p] for p in ("use", "bm25")}
     paths = sorted(OUT.glob(f"{args.variant}-s*.parquet"))
     if not paths:
         raise SystemExit(f"no run files for {args.variant} in {OUT}")
-    seeds = [{**parts, "finetuned": runs_from_frame(pd.read_parquet(p), ids)["finetuned"]} for p in paths]
     today = side(SHIPPED_TODAY, ids)
     lines = [
         f"# The shipped system chosen again, on the curated {args.split} queries",
@@ -220,9 +216,7 @@ def cmd_systems(args) -> None:
         "|---|---:|---:|---:|---:|---:|",
     ]
     for name, weights in CANDIDATES.items():
-        fusion = Fusion(weights=weights, method="score", rrf_k=params["fusion"]["rrf_k"],
-                        depth=params["fusion"]["depth"])
-        rankings = [fusion.fuse({p: (r[p].scores, r[p].ids) for p in fusion.parts}, 30)[1] for r in seeds]
+        rankings = fused(weights, paths, ids)
         cells = []
         for subset in ([True] * len(chosen), other):
             for metric in METRICS:
@@ -287,9 +281,9 @@ def cmd_collect(args) -> None:
             if subset is not english:
                 mrr = mean_per_query(runs, keep, rel, "mrr@30").mean()
                 cells.append(f"{(mrr - ref['mrr@30'].mean()) / (top['mrr@30'].mean() - ref['mrr@30'].mean()):.0%}")
-        fused = shipped_with(sorted(OUT.glob(f"{variant}-s*.parquet")), ids)
+        with_it = shipped_with(sorted(OUT.glob(f"{variant}-s*.parquet")), ids)
         for metric in METRICS:
-            mine = mean_per_query(fused, keep, rel, metric)
+            mine = mean_per_query(with_it, keep, rel, metric)
             cells.append(f"{mine.mean():.3f} ({paired_randomization_test(mine, today[metric], seed=0):.3f})")
         seconds = np.mean([r["train_stage_seconds"] for r in records])
         seeds = ", ".join(str(r["seed"]) for r in records)

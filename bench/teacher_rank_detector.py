@@ -23,10 +23,7 @@ from scipy.stats import binomtest
 
 from bench.experiments import short_rev
 from bench.querygen_furniture_detectors import JUDGED, auc_interval, load_judged
-from podsearch.embeddings import encode_texts, load_embeddings
-from podsearch.encoders import load_encoder
-from podsearch.pseudolabel import Corpus, PseudoLabelConfig, label_pairs, load_teacher
-from podsearch.retrieval.bm25 import BM25Index
+from podsearch.pseudolabel import Corpus, PseudoLabelConfig, label_pairs, load_teacher, raw_scorer
 
 CUTS = (1, 3, 10, 30, 100)
 
@@ -46,18 +43,7 @@ def main(argv=None) -> int:
     ids = sorted(episodes["episode_id"])
     text_of = dict(zip(episodes["episode_id"], episodes["text"]))
     corpus = Corpus(ids, [text_of[i] for i in ids])
-    dense = {}
-    for part in ("base", "use"):
-        rows, matrix = load_embeddings(Path(args.embeddings) / f"{part}.npy")
-        position = {e: i for i, e in enumerate(rows)}
-        encoder = load_encoder(part, params["train"]["base_model"] if part == "base" else None)
-        dense[part] = (encoder, matrix[[position[i] for i in ids]])
-    bm25 = BM25Index(corpus.ids, corpus.texts)
-
-    def raw_scores(queries):
-        raw = {p: encode_texts(e, queries, 128, desc=p) @ m.T for p, (e, m) in dense.items()}
-        raw["bm25"] = bm25.score_all(queries)
-        return raw
+    raw_scores = raw_scorer(corpus, teacher.parts, args.embeddings, params["train"]["base_model"])
 
     labels, _ = label_pairs(judged[["query", "episode_id"]], corpus, teacher,
                             PseudoLabelConfig(negatives=1, mine_depth=2), raw_scores)

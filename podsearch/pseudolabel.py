@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -113,6 +114,32 @@ class Corpus:
 
     ids: list[str]
     texts: list[str]
+
+
+def raw_scorer(corpus: Corpus, parts: list[str], embeddings: str | Path, base_model: str
+               ) -> Callable[[list[str]], dict[str, np.ndarray]]:
+    """`raw_scores(queries)` for label_pairs: each part's raw scores of the queries against every corpus episode.
+    Dense parts reuse the embed stages' vectors (embeddings/<part>.npy, only the query is encoded), BM25 indexes the
+    corpus texts. `base` is always scored: its cosines set the labels' scale."""
+    from podsearch.embeddings import encode_texts, load_embeddings, rows_for
+    from podsearch.encoders import load_encoder
+    from podsearch.retrieval.bm25 import BM25Index
+
+    dense = {}
+    for name in ("base", *(p for p in parts if p == "use")):
+        ids, matrix = load_embeddings(Path(embeddings) / f"{name}.npy")
+        dense[name] = (load_encoder(name, base_model if name == "base" else None),
+                       rows_for(ids, matrix, corpus.ids, what=f"{name} embeddings"))
+    bm25 = BM25Index(corpus.ids, corpus.texts) if "bm25" in parts else None
+
+    def raw_scores(queries: list[str]) -> dict[str, np.ndarray]:
+        raw = {name: encode_texts(encoder, queries, 128, desc=f"{name} queries") @ matrix.T
+               for name, (encoder, matrix) in dense.items()}
+        if bm25 is not None:
+            raw["bm25"] = bm25.score_all(queries)
+        return raw
+
+    return raw_scores
 
 
 def label_pairs(pairs: pd.DataFrame, corpus: Corpus, fusion: Fusion, config: PseudoLabelConfig,

@@ -10,16 +10,11 @@ pseudolabel.*, the teacher's fusion entry (fusion.teacher, fusion.rrf_k, fusion.
 import argparse
 from pathlib import Path
 
-import numpy as np
-
 from podsearch.artifacts import read_parquet, writing
 from podsearch.data import load_prepared
-from podsearch.embeddings import encode_texts, load_embeddings, rows_for
-from podsearch.encoders import load_encoder
 from podsearch.errors import exit_on_error, require
 from podsearch.params import load_params, setup_logging, write_json
-from podsearch.pseudolabel import Corpus, PseudoLabelConfig, label_pairs, load_teacher
-from podsearch.retrieval.bm25 import BM25Index
+from podsearch.pseudolabel import Corpus, PseudoLabelConfig, label_pairs, load_teacher, raw_scorer
 
 
 def main(argv=None):
@@ -44,21 +39,7 @@ def main(argv=None):
         log.info("teacher %s: %s over %d train episodes, %d queries", config.teacher, teacher.to_dict(),
                  len(corpus.ids), len(pairs))
 
-        dense = {}
-        for name in ("base", *(p for p in teacher.parts if p == "use")):
-            ids, matrix = load_embeddings(Path(args.embeddings) / f"{name}.npy",
-                                          expected_ids=episodes["episode_id"].tolist())
-            spec = load_params("train")["base_model"] if name == "base" else None
-            dense[name] = (load_encoder(name, spec), rows_for(ids, matrix, corpus.ids, what=f"{name} embeddings"))
-        bm25 = BM25Index(corpus.ids, corpus.texts) if "bm25" in teacher.parts else None
-
-        def raw_scores(queries: list[str]) -> dict[str, np.ndarray]:
-            raw = {name: encode_texts(encoder, queries, 128, desc=f"{name} queries") @ matrix.T
-                   for name, (encoder, matrix) in dense.items()}
-            if bm25 is not None:
-                raw["bm25"] = bm25.score_all(queries)
-            return raw
-
+        raw_scores = raw_scorer(corpus, teacher.parts, args.embeddings, load_params("train")["base_model"])
         labels, stats = label_pairs(pairs, corpus, teacher, config, raw_scores)
         stats["teacher"] = {"name": config.teacher, **teacher.to_dict()}
         path = Path(args.out)
