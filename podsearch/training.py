@@ -48,6 +48,7 @@ class TrainConfig:
     distill_negatives: int = 1  # margin_mse / kldiv: the first N of each pair's mined negatives
     temperature: float = 0.05  # kldiv: softmax temperature on cosine scores (1 / MNRL's scale)
     max_teacher_rank: int | None = None  # drop pairs whose positive the teacher ranks below this (GPL denoising)
+    freeze_layers: int = 0  # the token embeddings and the bottom N transformer layers stay as the base has them
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> "TrainConfig":
@@ -166,7 +167,9 @@ def denoise(pairs: pd.DataFrame, max_teacher_rank: int | None) -> tuple[pd.DataF
 def attach_distillation(pairs: pd.DataFrame, episodes: pd.DataFrame, n_negatives: int,
                         source: str = "pseudo-labels") -> pd.DataFrame:
     """`negative_1..n` (episode texts) and `label` ([teacher score of the positive, of each negative], the student's
-    cosine scale) from the pseudolabel stage's columns. Both distillation losses take this layout."""
+    cosine scale) from the pseudolabel stage's columns. Both distillation losses take this layout. The positive is
+    the whole episode text even where a pair has a `passage`: that is the text the teacher scored, and a label for
+    the episode does not describe a passage cut from it (a query's own sentence removed)."""
     for column in ("negative_ids", "teacher_positive", "teacher_negatives"):
         if column not in pairs.columns:
             raise TrainDataError(f"{source}: missing column '{column}'; run the pseudolabel stage")
@@ -176,6 +179,7 @@ def attach_distillation(pairs: pd.DataFrame, episodes: pd.DataFrame, n_negatives
                              f"{int(have.min())} to {int(have.max())} negatives per pair (pseudolabel.negatives)")
     texts = episodes.set_index("episode_id")["text"]
     out = pairs.copy()
+    out["document"] = [texts[e] for e in pairs["episode_id"]]
     for i in range(n_negatives):
         out[f"negative_{i + 1}"] = [texts[ids[i]] for ids in pairs["negative_ids"]]
     out["label"] = [[float(p), *map(float, n[:n_negatives])]
@@ -334,8 +338,42 @@ def load_model(config: TrainConfig):
     from podsearch.encoders import load_encoder
     from podsearch.models import pick_device
 
-    return load_encoder("base", config.base_model, max_seq_length=config.max_seq_length,
-                        device=pick_device(config.device))
+    model = load_encoder("base", config.base_model, max_seq_length=config.max_seq_length,
+                         device=pick_device(config.device))
+    frozen = freeze_bottom(model, config.freeze_layers)
+    if frozen:
+        log.info("train.freeze_layers %d: %d of %d parameters frozen", config.freeze_layers, frozen,
+                 sum(p.numel() for p in model.parameters()))
+    return model
+
+
+def transformer_layers(model) -> tuple[Any, list]:
+    """(token embeddings module, transformer layers bottom first) of a sentence-transformers model's encoder: BERT,
+    MiniLM, XLM-R (encoder.layer) and DistilBERT (transformer.layer)."""
+    backbone = model[0].auto_model
+    backbone = getattr(backbone, "base_model", backbone)
+    stack = getattr(backbone, "encoder", None) or getattr(backbone, "transformer", None)
+    layers = getattr(stack, "layer", None)
+    if layers is None or not hasattr(backbone, "embeddings"):
+        raise TrainDataError(f"train.freeze_layers: {type(backbone).__name__} has no embeddings and layer stack")
+    return backbone.embeddings, list(layers)
+
+
+def freeze_bottom(model, n_layers: int) -> int:
+    """Stop training the token embeddings and the bottom `n_layers` transformer layers (0 trains everything). The
+    backward pass then stops at the first trained layer, so each pair costs less: on a CPU that buys more pairs in
+    the same minutes. Returns the number of parameters frozen."""
+    if n_layers <= 0:
+        return 0
+    embeddings, layers = transformer_layers(model)
+    if n_layers > len(layers):
+        raise TrainDataError(f"params.yaml train.freeze_layers: {n_layers}; the model has {len(layers)} layers")
+    frozen = 0
+    for module in [embeddings, *layers[:n_layers]]:
+        for parameter in module.parameters():
+            parameter.requires_grad_(False)
+            frozen += parameter.numel()
+    return frozen
 
 
 def train_record(result, model, config: TrainConfig, train_all: pd.DataFrame, train_pairs: pd.DataFrame,

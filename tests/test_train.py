@@ -294,6 +294,10 @@ def test_distillation_inputs_are_checked(tiny_model_dir):
     labelled = _labelled(episodes, pairs, np.random.default_rng(1))
     with pytest.raises(TrainDataError, match="train.distill_negatives: 3"):
         attach_distillation(labelled, episodes, 3)
+    with_passage = attach_documents(labelled.assign(passage=["a cut passage"] + [None] * 5), episodes)
+    assert with_passage["document"].iloc[0] == "a cut passage"
+    distilled = attach_distillation(with_passage, episodes, 2)  # the positive the teacher scored: the whole episode
+    assert distilled["document"].tolist() == episodes.set_index("episode_id")["text"][pairs["episode_id"]].tolist()
     kept, counts = denoise(labelled, 2)
     assert counts == {"kept": 4, "teacher_rank_too_low": 2} and kept["teacher_rank"].max() == 2
     assert denoise(labelled, None) == (labelled, {})
@@ -301,3 +305,29 @@ def test_distillation_inputs_are_checked(tiny_model_dir):
         denoise(pairs, 5)
     with pytest.raises(TrainDataError, match="train.negatives: 'hard' with train.loss margin_mse"):
         TrainConfig.from_params({"base_model": tiny_model_dir, "loss": "margin_mse", "negatives": "hard"})
+
+
+@pytest.mark.parametrize("maker", ["distiluse", "bert"])
+def test_freeze_layers_trains_only_the_layers_above(tmp_path, maker):
+    """train.freeze_layers: the token embeddings and the bottom N layers keep the base's weights bit for bit, the
+    layers above them do train; asking for more layers than the model has is a config error."""
+    import torch
+
+    from podsearch.training import transformer_layers
+    from tests.tiny_models import make_tiny_bert
+
+    words = " ".join(TOPICS + ["episode", "about", "show", "more", "best", "podcast", "on"]).split()
+    folder = (make_tiny_distiluse if maker == "distiluse" else make_tiny_bert)(tmp_path / "m", words=words)
+    episodes = _episodes(12)
+    pairs = _labelled(episodes, attach_documents(_pairs(episodes, per_episode=1), episodes), np.random.default_rng(0))
+    config = TrainConfig(base_model=folder, batch_size=4, max_seq_length=32, device="cpu", loss="margin_mse",
+                         learning_rate=5e-3, epochs=2, warmup_ratio=0.0, distill_negatives=2, freeze_layers=1)
+    model = load_model(config)
+    embeddings, layers = transformer_layers(model)
+    before = [[p.detach().clone() for p in m.parameters()] for m in (embeddings, layers[0], layers[1])]
+    train_encoder(model, attach_distillation(pairs, episodes, 2), config, tmp_path / "ckpt")
+    after = [list(m.parameters()) for m in (embeddings, layers[0], layers[1])]
+    unchanged = [all(torch.equal(b, a) for b, a in zip(bs, as_)) for bs, as_ in zip(before, after)]
+    assert unchanged == [True, True, False]
+    with pytest.raises(TrainDataError, match="train.freeze_layers: 3; the model has 2 layers"):
+        load_model(TrainConfig(base_model=folder, device="cpu", freeze_layers=3))
