@@ -36,6 +36,7 @@ import yaml
 
 from bench.compare_runs import mean_per_query, side
 from podsearch.curated import load_judgments, load_queries, relevant_sets
+from podsearch.data import load_prepared
 from podsearch.report import runs_from_frame
 from podsearch.retrieval.fusion import Fusion
 from podsearch.stats import paired_randomization_test
@@ -75,6 +76,10 @@ VARIANTS: dict[str, tuple[dict, str]] = {
                                "max_train_pairs": 3328, "max_seq_length": 64, "freeze_layers": 3},
                               "len64-margin4 with the embeddings and bottom 3 of 6 layers frozen, on 3,328 pairs: "
                               "1.6x the pairs/s in a forward-backward probe, 1.4x in training (so 17% more minutes)"),
+    "len64-margin4-langs": ({"loss": "margin_mse", "distill_negatives": 4, "batch_size": 32, "learning_rate": 5.0e-5,
+                             "max_train_pairs": 2048, "max_seq_length": 64, "other_languages_first": True},
+                            "len64-margin4 with every pair of a non-English episode in the 2,048 (159 instead of 30): "
+                            "do the 13 same-language non-English dev queries gain?"),
     "len64-margin4-mix": ({"loss": "margin_mse", "distill_negatives": 4, "batch_size": 32, "learning_rate": 5.0e-5,
                            "max_train_pairs": 2048, "max_seq_length": 64},
                           "len64-margin4 on keyword queries and one pseudo query (title or sentence) per episode: "
@@ -83,9 +88,8 @@ VARIANTS: dict[str, tuple[dict, str]] = {
                         "max_train_pairs": 2048, "max_teacher_rank": 10},
                        "margin1 on the pairs whose positive the teacher ranks in its top 10 (GPL denoising)"),
 }
-# Variants trained on other queries: querygen.mix overridden. generate_queries, split and pseudolabel run again (once
-# per variant, in a cache folder beside the checkout, as they do not depend on train.seed) and train reads their
-# outputs instead of the committed ones.
+# Variants trained on other queries: querygen.mix overridden. generate_queries, split and pseudolabel run again, once
+# per variant and `run` call (they do not depend on train.seed), and train reads their outputs, not the committed ones.
 QUERY_MIXES: dict[str, dict[str, int]] = {
     "len64-margin4-mix": {"keyword": 3, "pseudo": 1},
 }
@@ -119,24 +123,21 @@ def _write_run(path: Path, system: str, query_ids: list[str], run) -> None:
     frame.astype({"rank": "int32", "score": "float32"}).to_parquet(path, index=False)
 
 
-def upstream(variant: str, params: dict, env: dict) -> tuple[Path, Path]:
+def upstream(variant: str, params: dict, env: dict, folder: Path) -> tuple[Path, Path]:
     """(pseudo-labels, eval split) for `variant`'s query mix: generate_queries, split and pseudolabel as dvc.yaml
-    runs them, in ROOT/../distill-upstream/<variant>/ (reused while its params.yaml is unchanged)."""
-    mixed = {**params, "querygen": {**params["querygen"], "mix": {**params["querygen"]["mix"], **QUERY_MIXES[variant]}}}
-    folder = ROOT.parent / "distill-upstream" / variant
-    # what the three stages read: not train.seed, so every seed of the variant trains on the same labels
-    text = yaml.safe_dump({**{k: mixed[k] for k in ("querygen", "split", "pseudolabel", "fusion", "compute", "embed")},
-                           "train": {"base_model": mixed["train"]["base_model"]}}, sort_keys=False)
+    runs them, in `folder`. They read no train key but train.base_model, so the seeds of one `run` share them."""
     done = folder / "pseudolabels.parquet"
-    if done.exists() and (folder / "params.yaml").read_text() == text:
+    if done.exists():
         return done, folder / "splits/eval.parquet"
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "params.yaml").write_text(text)
+    mix = {**params["querygen"]["mix"], **QUERY_MIXES[variant]}
+    (folder / "params.yaml").write_text(yaml.safe_dump({**params, "querygen": {**params["querygen"], "mix": mix}},
+                                                       sort_keys=False))
     data = ROOT / "data"
     for stage, arguments in (
         ("generate_queries", ["--episodes", data / "prepared/episodes.parquet",
-                              "--vectors", data / "embeddings/base.npy", "--out", "pairs.parquet", "--shards", "shards", "--stats", "querygen.json",
-                              "--timings", "querygen-timings.json"]),
+                              "--vectors", data / "embeddings/base.npy", "--out", "pairs.parquet", "--shards", "shards",
+                              "--stats", "querygen.json", "--timings", "querygen-timings.json"]),
         ("split", ["--pairs", "pairs.parquet", "--episodes", data / "prepared/episodes.parquet", "--out-dir", "splits",
                    "--stats", "split.json"]),
         ("pseudolabel", ["--train", "splits/train.parquet", "--episodes", data / "prepared/episodes.parquet",
@@ -147,14 +148,29 @@ def upstream(variant: str, params: dict, env: dict) -> tuple[Path, Path]:
     return done, folder / "splits/eval.parquet"
 
 
-def train_and_search(variant: str, seed: int) -> dict:
-    """One training run of `variant` with `seed`, scored on the curated queries; returns its record."""
-    from sentence_transformers import SentenceTransformer
-
-    from podsearch.curated import load_queries as load_curated
+def search_curated(model, name: str) -> tuple[list[str], object, float]:
+    """(query ids, run, seconds): `model` encodes every prepared episode as the embed stage does
+    (embed.max_seq_length) and searches the curated queries as evaluate's exact index does, top fusion.depth."""
     from podsearch.data import load_prepared
     from podsearch.embeddings import encode_texts
     from podsearch.evaluation import Corpus, DenseModel, Runner, curated_query_set
+
+    params = _params()
+    model.max_seq_length = int(params["embed"]["max_seq_length"])
+    episodes = load_prepared(ROOT / "data/prepared/episodes.parquet")
+    corpus = Corpus(episodes["episode_id"].tolist(), episodes["text"].tolist())
+    started = time.perf_counter()
+    matrix = encode_texts(model, corpus.texts, int(params["embed"]["batch_size"]), desc=f"{name} episodes")
+    queries = load_queries(ROOT / "data/curated/queries.yaml")
+    query_set = curated_query_set(queries, load_judgments(ROOT / "data/curated/judgments.tsv", {q.id for q in queries}))
+    run = Runner(depth=int(params["fusion"]["depth"])).dense(
+        "finetuned", DenseModel(corpus.ids, matrix, model), corpus, query_set)
+    return query_set.ids, run, time.perf_counter() - started
+
+
+def train_and_search(variant: str, seed: int, upstream_dir: Path) -> dict:
+    """One training run of `variant` with `seed`, scored on the curated queries; returns its record."""
+    from sentence_transformers import SentenceTransformer
 
     overrides, _ = VARIANTS[variant]
     params = _params()
@@ -163,7 +179,7 @@ def train_and_search(variant: str, seed: int) -> dict:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     labels, eval_split = ROOT / "data/pseudolabels/train.parquet", ROOT / "data/splits/eval.parquet"
     if variant in QUERY_MIXES:
-        labels, eval_split = upstream(variant, params, env)
+        labels, eval_split = upstream(variant, params, env, upstream_dir / variant)
     with tempfile.TemporaryDirectory(prefix=f"distill-{name}-") as tmp:
         (Path(tmp) / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
         started = time.perf_counter()
@@ -181,21 +197,11 @@ def train_and_search(variant: str, seed: int) -> dict:
                   "metrics": json.loads((Path(tmp) / "metrics.json").read_text()),
                   "timings": json.loads((Path(tmp) / "timings.json").read_text()),
                   "steps": json.loads((Path(tmp) / "stats.json").read_text())["steps"]}
-        model = SentenceTransformer(str(Path(tmp) / "model"), device="cpu")
-        model.max_seq_length = int(params["embed"]["max_seq_length"])
-        episodes = load_prepared(ROOT / "data/prepared/episodes.parquet")
-        corpus = Corpus(episodes["episode_id"].tolist(), episodes["text"].tolist())
-        started = time.perf_counter()
-        matrix = encode_texts(model, corpus.texts, int(params["embed"]["batch_size"]), desc=f"{name} episodes")
-        queries = load_curated(ROOT / "data/curated/queries.yaml")
-        judgments = load_judgments(ROOT / "data/curated/judgments.tsv", {q.id for q in queries})
-        query_set = curated_query_set(queries, judgments)
-        run = Runner(depth=int(params["fusion"]["depth"])).dense(
-            "finetuned", DenseModel(corpus.ids, matrix, model), corpus, query_set)
-        record["search_seconds"] = round(time.perf_counter() - started, 1)
+        query_ids, run, seconds = search_curated(SentenceTransformer(str(Path(tmp) / "model"), device="cpu"), name)
+        record["search_seconds"] = round(seconds, 1)
         record["train_stage_seconds"] = round(train_s, 1)
     OUT.mkdir(parents=True, exist_ok=True)
-    _write_run(OUT / f"{name}.parquet", "finetuned", query_set.ids, run)
+    _write_run(OUT / f"{name}.parquet", "finetuned", query_ids, run)
     (OUT / f"{name}.json").write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
     return record
 
@@ -206,14 +212,15 @@ def cmd_run(args) -> None:
         raise SystemExit(f"unknown variant(s) {', '.join(unknown)}; known: {', '.join(VARIANTS)}")
     if not (OUT / "teacher.parquet").exists():
         reference_runs(Path(args.reference))
-    for variant in args.variants:
-        for seed in args.seeds:
-            if (OUT / f"{variant}-s{seed}.parquet").exists() and not args.force:
-                print(f"{variant}-s{seed}: done already (--force reruns it)")
-                continue
-            record = train_and_search(variant, seed)
-            print(f"{variant}-s{seed}: in-batch MRR@5 {record['metrics']}, train {record['train_stage_seconds']} s, "
-                  f"search {record['search_seconds']} s", flush=True)
+    with tempfile.TemporaryDirectory(prefix="distill-upstream-") as upstream_dir:
+        for variant in args.variants:
+            for seed in args.seeds:
+                if (OUT / f"{variant}-s{seed}.parquet").exists() and not args.force:
+                    print(f"{variant}-s{seed}: done already (--force reruns it)")
+                    continue
+                record = train_and_search(variant, seed, Path(upstream_dir))
+                print(f"{variant}-s{seed}: in-batch MRR@5 {record['metrics']}, train {record['train_stage_seconds']} "
+                      f"s, search {record['search_seconds']} s", flush=True)
 
 
 def fused(weights: dict[str, float], paths: list[Path], query_ids: list[str]) -> list:
@@ -355,16 +362,32 @@ def cmd_collect(args) -> None:
     default = next((v for v, (o, _) in VARIANTS.items() if v not in QUERY_MIXES and list(OUT.glob(f"{v}-s*.json"))
                     and all(train.get(k) == value for k, value in o.items())), None)
     if default is not None:
-        # the teacher's lead left over, summed over queries, per language group
+        # The teacher's lead left over, summed over queries, per group. A non-English query is cross-lingual when
+        # every episode judged relevant to it is English: the teacher finds those through USE, and an English-only
+        # student has no training pair that crosses languages.
+        languages = load_prepared(ROOT / "data/prepared/episodes.parquet").set_index("episode_id")["language"]
+        cross = np.array([not q.english and all(languages.get(e) == "English" for e in relevant[q.id])
+                          for q in chosen])
+        groups = {"English": english, "same-language, not English": ~english & ~cross, "cross-lingual": cross}
         runs = side(f"{OUT}/{default}-s*.parquet:finetuned", ids)
-        left = {}
-        for label, subset in (("English", english), ("other", ~english)):
+        lead, left = {}, {}
+        for label, subset in groups.items():
             rel_in = [r for r, k in zip(rel, subset) if k]
-            mine, high = (mean_per_query(r, list(subset), rel_in, "mrr@30") for r in (runs, teacher))
-            left[label] = float((high - mine).sum())
-        lines += ["", f"Where the gap left by `{default}` (params.yaml's `train`) lies: of the teacher's MRR@30 lead "
-                  f"over it, summed over queries, {left['other'] / sum(left.values()):.0%} is in the "
-                  f"{int((~english).sum())} queries that are not English ({(~english).mean():.0%} of them)."]
+            low, mine, high = (mean_per_query(r, list(subset), rel_in, "mrr@30") for r in (base, runs, teacher))
+            lead[label], left[label] = float((high - low).sum()), float((high - mine).sum())
+        lines += ["", f"Where the gap left by `{default}` (params.yaml's `train`) lies: the teacher's MRR@30 lead over "
+                  "base and over the fine-tune, summed over queries, per group.", "",
+                  "| queries | n | teacher - base | teacher - fine-tune | gap closed | share of what is left |",
+                  "|---|---:|---:|---:|---:|---:|"]
+        for label, subset in groups.items():
+            lines.append(f"| {label} | {int(subset.sum())} | {lead[label]:.2f} | {left[label]:.2f} | "
+                         f"{1 - left[label] / lead[label]:.0%} | {left[label] / sum(left.values()):.0%} |")
+        # 60% of the whole lead closed leaves 40% of it; what the cross-lingual queries keep comes off that first
+        rest = [label for label in groups if label != "cross-lingual"]
+        needed = 1 - (0.4 * sum(lead.values()) - left["cross-lingual"]) / sum(lead[g] for g in rest)
+        now = 1 - sum(left[g] for g in rest) / sum(lead[g] for g in rest)
+        lines += ["", f"With the cross-lingual queries where they are, closing 60% of the whole lead needs the other "
+                  f"{int((~cross).sum())} queries to close {needed:.0%} of theirs (now {now:.0%})."]
     missing = [v for v in VARIANTS if not list(OUT.glob(f"{v}-s*.json"))]
     if missing:
         lines += ["", "Defined in bench/distill_sweep.py, not run yet: " + ", ".join(f"`{v}`" for v in missing)]

@@ -23,7 +23,8 @@ from scipy.stats import binomtest
 
 from bench.experiments import short_rev
 from bench.querygen_furniture_detectors import JUDGED, auc_interval, load_judged
-from podsearch.pseudolabel import Corpus, PseudoLabelConfig, label_pairs, load_teacher, raw_scorer
+from podsearch.evaluation import Corpus
+from podsearch.pseudolabel import TEACHER, PseudoLabelConfig, label_pairs, load_teacher, raw_scorer
 
 CUTS = (1, 3, 10, 30, 100)
 
@@ -36,17 +37,17 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     params = yaml.safe_load(Path("params.yaml").read_text())
-    name = params["pseudolabel"]["teacher"]
-    teacher = load_teacher(params["fusion"], name)
+    name = TEACHER
+    teacher = load_teacher(params["fusion"])
     judged = load_judged(JUDGED)
     episodes = pd.read_parquet(args.episodes)
     ids = sorted(episodes["episode_id"])
     text_of = dict(zip(episodes["episode_id"], episodes["text"]))
     corpus = Corpus(ids, [text_of[i] for i in ids])
-    raw_scores = raw_scorer(corpus, teacher.parts, args.embeddings, params["train"]["base_model"])
+    score = raw_scorer(corpus, teacher, args.embeddings, params["train"]["base_model"])
 
     labels, _ = label_pairs(judged[["query", "episode_id"]], corpus, teacher,
-                            PseudoLabelConfig(negatives=1, mine_depth=2), raw_scores)
+                            PseudoLabelConfig(negatives=1, mine_depth=2), score)
     rank = labels["teacher_rank"].to_numpy()
     y = judged["flagged"].to_numpy()
     auc, low, high = auc_interval(y, rank.astype(float))

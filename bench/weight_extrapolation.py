@@ -14,10 +14,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import numpy as np
-
 from bench.compare_runs import mean_per_query, side
-from bench.distill_sweep import OUT, ROOT, _params, _write_run
+from bench.distill_sweep import OUT, ROOT, _params, _write_run, search_curated
 from podsearch.curated import load_judgments, load_queries, relevant_sets
 from podsearch.stats import paired_randomization_test
 
@@ -26,30 +24,19 @@ def extrapolate(alphas: list[float]) -> None:
     import torch
     from sentence_transformers import SentenceTransformer
 
-    from podsearch.data import load_prepared
-    from podsearch.embeddings import encode_texts
-    from podsearch.evaluation import Corpus, DenseModel, Runner, curated_query_set
     from podsearch.training import TrainConfig, load_model
 
-    params = _params()
-    base = load_model(TrainConfig(base_model=params["train"]["base_model"], device="cpu")).state_dict()
+    base = load_model(TrainConfig(base_model=_params()["train"]["base_model"], device="cpu")).state_dict()
     model = SentenceTransformer(str(ROOT / "models/podcast-encoder"), device="cpu")
     tuned = {k: v.clone() for k, v in model.state_dict().items()}
     if set(base) != set(tuned):
         raise SystemExit("models/podcast-encoder and train.base_model do not have the same weights to interpolate")
-    model.max_seq_length = int(params["embed"]["max_seq_length"])
-    episodes = load_prepared(ROOT / "data/prepared/episodes.parquet")
-    corpus = Corpus(episodes["episode_id"].tolist(), episodes["text"].tolist())
-    queries = load_queries(ROOT / "data/curated/queries.yaml")
-    query_set = curated_query_set(queries, load_judgments(ROOT / "data/curated/judgments.tsv", {q.id for q in queries}))
     for alpha in alphas:
         with torch.no_grad():
             model.load_state_dict({k: base[k] + alpha * (v - base[k]) if v.is_floating_point() else v
                                    for k, v in tuned.items()})
-        matrix = encode_texts(model, corpus.texts, int(params["embed"]["batch_size"]), desc=f"alpha {alpha}")
-        run = Runner(depth=int(params["fusion"]["depth"])).dense(
-            "finetuned", DenseModel(corpus.ids, matrix, model), corpus, query_set)
-        _write_run(OUT / f"extrapolate-a{alpha}.parquet", "finetuned", query_set.ids, run)
+        query_ids, run, _ = search_curated(model, f"alpha {alpha}")
+        _write_run(OUT / f"extrapolate-a{alpha}.parquet", "finetuned", query_ids, run)
 
 
 def table(alphas: list[float]) -> str:

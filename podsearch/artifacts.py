@@ -1,8 +1,9 @@
 """Writing and reading pipeline outputs so that a failure is one line and never a half-written file.
 
 `writing(path)` yields a temporary path beside `path` (a file, or with folder=True an empty folder) and moves it into
-place only when the block completes: a write that fails or is interrupted leaves the previous output, or nothing,
-and no temporary. An I/O error (no space left, a read-only folder) becomes a WriteError naming the path and the cause.
+place only when the block completes: a write that fails or is interrupted leaves the previous output, or nothing
+(under `dvc repro`, DVC has removed the previous one before the stage runs; `dvc checkout` brings it back), and no
+temporary. An I/O error (no space left, a read-only folder) becomes a WriteError naming the path and the cause.
 
 `reading(path)` wraps a loader's read of an output: whatever the reader raises on a truncated or corrupted file
 (faiss, safetensors, onnxruntime and pyarrow raise their own untyped errors) becomes a DamagedArtifactError naming the
@@ -110,6 +111,13 @@ def write_text(path: str | Path, text: str) -> Path:
     return Path(path)
 
 
+def write_parquet(frame, path: str | Path, **kwargs) -> Path:
+    """DataFrame.to_parquet (index=False unless told) through `writing`."""
+    with writing(path) as tmp:
+        frame.to_parquet(tmp, **{"index": False, **kwargs})
+    return Path(path)
+
+
 def damaged(path: str | Path, cause: BaseException | str) -> DamagedArtifactError:
     """The error for an output that exists and cannot be read, with the two ways to get a good copy back."""
     cause = cause if isinstance(cause, str) else _cause(cause)
@@ -128,11 +136,19 @@ def reading(path: str | Path, error: type[PodsearchError] | None = None) -> Iter
     path = Path(path)
     try:
         yield path
-    except PodsearchError:
+    except (PodsearchError, ImportError, MemoryError):  # a missing package or no memory is not a damaged file
         raise
     except Exception as exc:  # noqa: BLE001 - readers of damaged files raise anything: RuntimeError, EOFError, ...
         found = damaged(path, exc)
         raise (error(str(found)) if error else found) from None
+
+
+def read_json(path: str | Path, error: type[PodsearchError] | None = None):
+    """json.loads of a file through `reading` (`error` as there)."""
+    import json
+
+    with reading(path, error) as found:
+        return json.loads(found.read_text())
 
 
 def read_parquet(path: str | Path, **kwargs):

@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 from tqdm.auto import tqdm
 
-from podsearch.artifacts import read_parquet, writing
+from podsearch.artifacts import read_parquet, write_parquet
 from podsearch.cleaning import html_to_text, join_sentences
 from podsearch.config import from_section
 from podsearch.errors import PodsearchError
@@ -190,9 +190,7 @@ def prepare_episodes(
 
 
 def save_prepared(frame: pd.DataFrame, path: str | Path) -> Path:
-    with writing(path) as tmp:
-        frame.to_parquet(tmp, index=False, compression="zstd")
-    return Path(path)
+    return write_parquet(frame, path, compression="zstd")
 
 
 def load_prepared(path: str | Path = "data/prepared/episodes.parquet") -> pd.DataFrame:

@@ -77,6 +77,8 @@ class OnnxBundle:
 
     def __init__(self, folder: str | Path, threads: int = 1, max_seq_length: int | None = None):
         folder = _exported(folder)
+        # Built once here: a damaged export fails in the driver, naming the checkout's file, not an actor's copy.
+        OnnxEncoder(folder, threads=1, max_seq_length=max_seq_length)
         names = [META, TOKENIZER, FP32] + ([FP32 + ".data"] if (folder / (FP32 + ".data")).exists() else [])
         with reading(folder, OnnxError):
             self.files = {name: (folder / name).read_bytes() for name in names}

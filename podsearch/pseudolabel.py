@@ -2,7 +2,7 @@
 mined from the teacher's own top candidates, so the fine-tune can be trained to reproduce the teacher's margins
 (MarginMSE) or its distribution over candidates (KL divergence) instead of a hard 0/1 label.
 
-The teacher is a fused system of params.yaml's `fusion` section (pseudolabel.teacher names it) built from zero-shot
+The teacher is params.yaml's `fusion.teacher`, a fused system built from zero-shot
 parts only (base, use, bm25): never the fine-tune it trains. Its score for any (query, episode) is exactly the fused
 score search would give, extended to episodes outside a part's top `depth` (which contribute 0 there too), so the
 positive and every negative get a score even when a part did not retrieve them.
@@ -23,12 +23,14 @@ import pandas as pd
 
 from podsearch.config import from_section
 from podsearch.errors import PodsearchError
+from podsearch.evaluation import Corpus
 from podsearch.retrieval.fusion import Fusion
+from podsearch.retrieval.ranking import id_ranks, top_k
 
 log = logging.getLogger(__name__)
 
 ZERO_SHOT_PARTS = ("base", "use", "bm25")
-DENSE_PARTS = ("base", "use")
+TEACHER = "teacher"  # the fused system of params.yaml `fusion` that labels the pairs
 
 
 class PseudoLabelError(PodsearchError, ValueError):
@@ -39,7 +41,6 @@ class PseudoLabelError(PodsearchError, ValueError):
 class PseudoLabelConfig:
     """params.yaml `pseudolabel`."""
 
-    teacher: str = "teacher"      # a fused system of params.yaml `fusion`, from zero-shot parts only
     negatives: int = 4            # mined negatives per query
     mine_depth: int = 10          # negatives are drawn from the teacher's top `mine_depth` train episodes
     seed: int = 42
@@ -56,11 +57,12 @@ class PseudoLabelConfig:
         return config
 
 
-def load_teacher(fusion_params: Mapping[str, Any], name: str) -> Fusion:
-    """The fused system `name` of params.yaml's `fusion` section, checked to fuse zero-shot parts only: a teacher
-    with the fine-tune in it would train the fine-tune on its own output."""
+def load_teacher(fusion_params: Mapping[str, Any]) -> Fusion:
+    """params.yaml's `fusion.teacher` (the one entry the pseudolabel stage depends on in dvc.yaml), checked to fuse
+    zero-shot parts only: a teacher with the fine-tune in it would train the fine-tune on its own output."""
+    name = TEACHER
     if name not in fusion_params:
-        raise PseudoLabelError(f"params.yaml pseudolabel.teacher: no fused system {name!r} in fusion")
+        raise PseudoLabelError(f"params.yaml fusion.{name}: missing; the pseudolabel stage's teacher")
     fusion = Fusion.from_params(name, fusion_params[name], fusion_params["rrf_k"], fusion_params["depth"])
     bad = [p for p in fusion.parts if p not in ZERO_SHOT_PARTS]
     if bad:
@@ -69,88 +71,67 @@ def load_teacher(fusion_params: Mapping[str, Any], name: str) -> Fusion:
     return fusion
 
 
-def part_scores(fusion: Fusion, raw: np.ndarray, positive_only: bool = False) -> np.ndarray:
-    """One part's contribution to the fused score of every episode, for a batch of queries: raw scores
-    (queries x episodes) -> what Fusion.fuse adds for each episode, 0 outside the part's top `depth`.
+def dense_run(raw: np.ndarray, tie_keys: np.ndarray, depth: int) -> tuple[list[list[float]], list[np.ndarray]]:
+    """A dense part's ranking as an exact index returns it: each query's top `depth` (scores, corpus positions),
+    ties by id (podsearch.retrieval.ranking.top_k)."""
+    positions = [top_k(row, depth, tie_keys) for row in raw]
+    return [[float(v) for v in row[p]] for row, p in zip(raw, positions)], positions
 
-    score: min-max over the part's top `depth` (an episode below it scores <= the minimum, so clipping at 0 gives
-    exactly the 0 it gets by not being retrieved); rrf: 1 / (k + rank) within the top `depth`. positive_only: the
-    part retrieves only episodes scoring > 0 (BM25: those sharing a word with the query), and fusion sees only those.
-    """
-    raw = np.asarray(raw, dtype=np.float64)
-    n, m = raw.shape
-    depth = min(fusion.depth, m)
-    # Stable descending order, ties by column (the corpus is in episode-id order, as order_candidates breaks ties).
-    order = np.argsort(-raw, axis=1, kind="stable")[:, :depth]
-    top = np.take_along_axis(raw, order, axis=1)
-    retrieved = top > 0 if positive_only else np.ones_like(top, dtype=bool)
-    if fusion.method == "rrf":
-        values = np.broadcast_to(1.0 / (fusion.rrf_k + np.arange(1, depth + 1)), top.shape).copy()
-    else:
-        values = np.zeros_like(top)
-    out = np.zeros((n, m), dtype=np.float64)
-    for row in range(n):
-        keep = retrieved[row]
-        if fusion.method == "score":
-            kept = top[row][keep]
-            low, high = (kept.min(), kept.max()) if kept.size else (0.0, 0.0)
-            values[row] = 1.0 if high == low else (top[row] - low) / (high - low)
-        out[row, order[row][keep]] = values[row][keep]
+
+def teacher_scores(fusion: Fusion, runs: Mapping[str, tuple], corpus_ids: list[str]) -> np.ndarray:
+    """The fused score of every (query, corpus episode): Fusion.fuse over the parts' rankings, spread over the corpus
+    columns, 0 for an episode no part retrieved (search would not return it either)."""
+    scores, ids = fusion.fuse(runs, top_k=len(corpus_ids))
+    column = {e: i for i, e in enumerate(corpus_ids)}
+    out = np.zeros((len(ids), len(corpus_ids)), dtype=np.float64)
+    for row, (row_scores, row_ids) in enumerate(zip(scores, ids)):
+        out[row, [column[e] for e in row_ids]] = row_scores
     return out
 
 
-def teacher_scores(fusion: Fusion, raw_by_part: Mapping[str, np.ndarray]) -> np.ndarray:
-    """The fused score of every (query, episode) in a batch: the weighted sum of part_scores."""
-    total = None
-    for part in fusion.parts:
-        contribution = fusion.weights[part] * part_scores(fusion, raw_by_part[part], positive_only=part == "bm25")
-        total = contribution if total is None else total + contribution
-    return total
-
-
-@dataclass
-class Corpus:
-    """The episodes negatives are mined from (the train split's), in id order, with each one's text."""
-
-    ids: list[str]
-    texts: list[str]
-
-
-def raw_scorer(corpus: Corpus, parts: list[str], embeddings: str | Path, base_model: str
-               ) -> Callable[[list[str]], dict[str, np.ndarray]]:
-    """`raw_scores(queries)` for label_pairs: each part's raw scores of the queries against every corpus episode.
-    Dense parts reuse the embed stages' vectors (embeddings/<part>.npy, only the query is encoded), BM25 indexes the
-    corpus texts. `base` is always scored: its cosines set the labels' scale."""
+def raw_scorer(corpus: Corpus, fusion: Fusion, embeddings: str | Path, base_model: str
+               ) -> Callable[[list[str]], tuple[dict[str, tuple], np.ndarray]]:
+    """`score(queries)` for label_pairs: (each part's top `fusion.depth` ranking as (scores, ids) per query, and the
+    base model's cosine of every (query, corpus episode), which sets the labels' scale). Dense parts reuse the embed
+    stages' vectors (embeddings/<part>.npy, only the query is encoded); BM25 indexes the corpus texts and returns
+    what BM25Index.search returns."""
     from podsearch.embeddings import encode_texts, load_embeddings, rows_for
     from podsearch.encoders import load_encoder
     from podsearch.retrieval.bm25 import BM25Index
 
     dense = {}
-    for name in ("base", *(p for p in parts if p == "use")):
+    for name in ("base", *(p for p in fusion.parts if p == "use")):
         ids, matrix = load_embeddings(Path(embeddings) / f"{name}.npy")
         dense[name] = (load_encoder(name, base_model if name == "base" else None),
                        rows_for(ids, matrix, corpus.ids, what=f"{name} embeddings"))
-    bm25 = BM25Index(corpus.ids, corpus.texts) if "bm25" in parts else None
+    bm25 = BM25Index(corpus.ids, corpus.texts) if "bm25" in fusion.parts else None
+    keys = id_ranks(corpus.ids)
 
-    def raw_scores(queries: list[str]) -> dict[str, np.ndarray]:
+    def score(queries: list[str]) -> tuple[dict[str, tuple], np.ndarray]:
         raw = {name: encode_texts(encoder, queries, 128, desc=f"{name} queries") @ matrix.T
                for name, (encoder, matrix) in dense.items()}
-        if bm25 is not None:
-            raw["bm25"] = bm25.score_all(queries)
-        return raw
+        runs = {}
+        for part in fusion.parts:
+            if part == "bm25":
+                part_scores, ranked = bm25.search(queries, fusion.depth)
+                runs[part] = ([list(map(float, r[:len(i)])) for r, i in zip(part_scores, ranked)], ranked)
+            else:
+                part_scores, positions = dense_run(raw[part], keys, fusion.depth)
+                runs[part] = (part_scores, [[corpus.ids[p] for p in row] for row in positions])
+        return runs, raw["base"]
 
-    return raw_scores
+    return score
 
 
 def label_pairs(pairs: pd.DataFrame, corpus: Corpus, fusion: Fusion, config: PseudoLabelConfig,
-                raw_scores: Callable[[list[str]], Mapping[str, np.ndarray]]) -> tuple[pd.DataFrame, dict]:
+                score: Callable[[list[str]], tuple[Mapping[str, tuple], np.ndarray]]) -> tuple[pd.DataFrame, dict]:
     """One row per pair: the positive's teacher score and rank, `negatives` mined negatives and their teacher
-    scores. `raw_scores(queries)` gives each part's raw scores of those queries against every corpus episode, and
-    always `base` (the student before training), whose cosines set the scale of the labels.
+    scores. `score(queries)` gives each part's ranking of those queries and the base model's cosines against every
+    corpus episode (the student before training: they set the scale of the labels).
 
-    Negatives are drawn (seeded, per query) from the teacher's top `mine_depth`, never the positive or an episode
-    whose text equals the positive's (the sample has duplicated descriptions: it would be a false negative). Ranks
-    count episodes scoring strictly higher, ties by id, 1 = the teacher's top hit.
+    Negatives are drawn (seeded, per query) from the teacher's top `mine_depth`, never the positive or an
+    episode whose text equals the positive's (the sample has duplicated descriptions: it would be a false negative).
+    Ranks count episodes scoring strictly higher, ties by id, 1 = the teacher's top hit.
 
     Scores are put on the student's cosine scale: multiplied by std(base cosine) / std(teacher score) over every
     labelled (query, episode). MarginMSE fits student margins to teacher margins, and fused margins (0 .. sum of
@@ -167,27 +148,28 @@ def label_pairs(pairs: pd.DataFrame, corpus: Corpus, fusion: Fusion, config: Pse
     rng = np.random.default_rng(config.seed)
     queries = pairs["query"].astype(str).tolist()
     positives = np.array([position[e] for e in pairs["episode_id"]])
+    tie_keys = np.arange(len(corpus.ids))  # the corpus is in id order
     ranks, pos_scores, neg_ids, neg_scores, base_scores = [], [], [], [], []
     short = 0
     with tqdm(total=len(queries), desc="pseudo-labels", unit="query", mininterval=2.0) as bar:
+        # Batches of pairs in order, repeated queries included: the encoders' float results depend on which texts
+        # share a padded batch, so scoring each distinct query once would move every label's last bits.
         for start in range(0, len(queries), config.batch_size):
             batch = queries[start:start + config.batch_size]
-            raw = raw_scores(batch)
-            scores = teacher_scores(fusion, raw)
-            for row, query_scores in enumerate(scores):
+            runs, base = score(batch)
+            for row, query_scores in enumerate(teacher_scores(fusion, runs, corpus.ids)):
                 positive = positives[start + row]
                 pos = query_scores[positive]
-                higher = query_scores > pos
-                tied_before = (query_scores == pos) & (np.arange(len(query_scores)) < positive)
-                ranks.append(int(higher.sum() + tied_before.sum()) + 1)
+                ranks.append(int((query_scores > pos).sum() + ((query_scores == pos) & (tie_keys < positive)).sum())
+                             + 1)
                 pos_scores.append(float(pos))
-                order = np.lexsort((np.arange(len(query_scores)), -query_scores))[: config.mine_depth + 1]
-                pool = [i for i in order if text_group[i] != text_group[positive]][: config.mine_depth]
+                top = top_k(query_scores, config.mine_depth + 1, tie_keys)
+                pool = [i for i in top if text_group[i] != text_group[positive]][: config.mine_depth]
                 picked = sorted(rng.choice(len(pool), size=min(config.negatives, len(pool)), replace=False))
                 short += len(picked) < config.negatives
                 neg_ids.append([corpus.ids[pool[i]] for i in picked])
                 neg_scores.append([float(query_scores[pool[i]]) for i in picked])
-                base_scores.append(raw["base"][row, [positive, *(pool[i] for i in picked)]])
+                base_scores.append(base[row, [positive, *(pool[i] for i in picked)]])
             bar.update(len(batch))
     teacher = np.concatenate([[p, *n] for p, n in zip(pos_scores, neg_scores)])
     if not len(teacher) or np.std(teacher) == 0:
@@ -198,7 +180,6 @@ def label_pairs(pairs: pd.DataFrame, corpus: Corpus, fusion: Fusion, config: Pse
     out["teacher_positive"] = (np.asarray(pos_scores) * scale).astype(np.float32)
     out["negative_ids"] = neg_ids
     out["teacher_negatives"] = [[float(np.float32(s * scale)) for s in row] for row in neg_scores]
-    out["base_positive"] = np.asarray([b[0] for b in base_scores], dtype=np.float32)
     rank = out["teacher_rank"]
     stats = {
         "pairs": len(out),

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +49,7 @@ class TrainConfig:
     temperature: float = 0.05  # kldiv: softmax temperature on cosine scores (1 / MNRL's scale)
     max_teacher_rank: int | None = None  # drop pairs whose positive the teacher ranks below this (GPL denoising)
     freeze_layers: int = 0  # the token embeddings and the bottom N transformer layers stay as the base has them
+    other_languages_first: bool = False  # round_robin_subsample takes every pair outside the main language first
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> "TrainConfig":
@@ -62,9 +63,12 @@ class TrainConfig:
 # --------------------------------------------------------------------------------------------------- data
 
 
-def attach_documents(pairs: pd.DataFrame, episodes: pd.DataFrame, source: str = "pairs") -> pd.DataFrame:
+def attach_documents(pairs: pd.DataFrame, episodes: pd.DataFrame, source: str = "pairs",
+                     use_passage: bool = True) -> pd.DataFrame:
     """Add `document`: the text a query must retrieve. A non-empty `passage` (generators that write queries for one
-    chunk of an episode) wins over the whole episode text, so the query is trained against the text it came from."""
+    chunk of an episode) wins over the whole episode text, so the query is trained against the text it came from.
+    use_passage False keeps the whole episode: the distillation losses' labels are the teacher's scores of it, and
+    do not describe a passage cut from it (the query's own sentence removed)."""
     for column in ("query", "episode_id"):
         if column not in pairs.columns:
             raise TrainDataError(f"{source}: missing column '{column}'")
@@ -79,25 +83,38 @@ def attach_documents(pairs: pd.DataFrame, episodes: pd.DataFrame, source: str = 
         )
     out = pairs.copy()
     out["document"] = episode_text
-    if "passage" in pairs.columns:
+    if use_passage and "passage" in pairs.columns:
         passage = pairs["passage"].fillna("").astype(str)
         has_passage = passage.str.strip() != ""
         out.loc[has_passage, "document"] = passage[has_passage]
     return out.reset_index(drop=True)
 
 
-def round_robin_subsample(pairs: pd.DataFrame, max_pairs: int | None, seed: int) -> pd.DataFrame:
+def round_robin_subsample(pairs: pd.DataFrame, max_pairs: int | None, seed: int,
+                          first: pd.Series | None = None) -> pd.DataFrame:
     """At most `max_pairs` rows, seeded. One pair of every episode is taken before any episode gets a second one:
     under a fixed budget, more distinct episodes teach more than extra queries for the same episode, and it keeps
-    the no-duplicates sampler from running out of distinct documents."""
+    the no-duplicates sampler from running out of distinct documents. `first` (a boolean per row) marks pairs taken
+    before all others, round-robin among themselves."""
     if max_pairs is None or max_pairs >= len(pairs):
         return pairs.reset_index(drop=True)
     if max_pairs < 1:
         raise TrainDataError(f"train.max_train_pairs must be >= 1 or null, got {max_pairs}")
-    shuffled = pairs.sample(frac=1.0, random_state=seed).reset_index(drop=True)
+    priority = np.zeros(len(pairs), bool) if first is None else np.asarray(first, bool)
+    shuffled = pairs.assign(_first=priority).sample(frac=1.0, random_state=seed).reset_index(drop=True)
     rank = shuffled.groupby("episode_id", sort=False).cumcount()
-    order = np.lexsort((np.arange(len(shuffled)), rank.to_numpy()))
-    return shuffled.iloc[order[:max_pairs]].reset_index(drop=True)
+    order = np.lexsort((np.arange(len(shuffled)), rank.to_numpy(), ~shuffled["_first"].to_numpy()))
+    return shuffled.iloc[order[:max_pairs]].drop(columns="_first").reset_index(drop=True)
+
+
+def other_languages(pairs: pd.DataFrame, episodes: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
+    """Each pair's episode language, and whether it is outside the pairs' most common language (ties: the first
+    in name order): the few non-English episodes of this corpus get about 2% of the generated pairs while a quarter
+    of the curated queries are not English."""
+    language = pairs["episode_id"].map(episodes.set_index("episode_id")["language"]).fillna("").astype(str)
+    counts = language.value_counts()
+    main = sorted(counts[counts == counts.max()].index)[0] if len(counts) else ""
+    return language, language != main
 
 
 NEGATIVE_MODES = ("none", "hard", "same_show")
@@ -167,9 +184,7 @@ def denoise(pairs: pd.DataFrame, max_teacher_rank: int | None) -> tuple[pd.DataF
 def attach_distillation(pairs: pd.DataFrame, episodes: pd.DataFrame, n_negatives: int,
                         source: str = "pseudo-labels") -> pd.DataFrame:
     """`negative_1..n` (episode texts) and `label` ([teacher score of the positive, of each negative], the student's
-    cosine scale) from the pseudolabel stage's columns. Both distillation losses take this layout. The positive is
-    the whole episode text even where a pair has a `passage`: that is the text the teacher scored, and a label for
-    the episode does not describe a passage cut from it (a query's own sentence removed)."""
+    cosine scale) from the pseudolabel stage's columns. Both distillation losses take this layout."""
     for column in ("negative_ids", "teacher_positive", "teacher_negatives"):
         if column not in pairs.columns:
             raise TrainDataError(f"{source}: missing column '{column}'; run the pseudolabel stage")
@@ -179,7 +194,6 @@ def attach_distillation(pairs: pd.DataFrame, episodes: pd.DataFrame, n_negatives
                              f"{int(have.min())} to {int(have.max())} negatives per pair (pseudolabel.negatives)")
     texts = episodes.set_index("episode_id")["text"]
     out = pairs.copy()
-    out["document"] = [texts[e] for e in pairs["episode_id"]]
     for i in range(n_negatives):
         out[f"negative_{i + 1}"] = [texts[ids[i]] for ids in pairs["negative_ids"]]
     out["label"] = [[float(p), *map(float, n[:n_negatives])]
@@ -497,7 +511,6 @@ class TrainResult:
     args: Any
     loss: Any
     metrics: dict[str, Any]
-    loss_curve: list[tuple[int, float]] = field(default_factory=list)
     dataloader_batches: int = 0
 
 
@@ -546,9 +559,7 @@ def train_encoder(model, train_pairs: pd.DataFrame, config: TrainConfig, output_
             metrics[f"inbatch_{name}_after"] = value
         metrics["eval_seconds_after"] = round(time.perf_counter() - started, 2)
 
-    curve = [(int(entry["step"]), float(entry["loss"])) for entry in trainer.state.log_history if "loss" in entry]
-    return TrainResult(model=model, args=args, loss=loss, metrics=metrics, loss_curve=curve,
-                       dataloader_batches=len(sizes))
+    return TrainResult(model=model, args=args, loss=loss, metrics=metrics, dataloader_batches=len(sizes))
 
 
 # The run record splits three ways: the quality numbers DVC shows as metrics, deterministic counts (stats, in git),

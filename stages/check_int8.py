@@ -8,10 +8,9 @@ curated_dev and curated_test stays within onnx.int8_tolerance of fp32. The index
 Params read: onnx.int8_tolerance.
 """
 import argparse
-import json
 from pathlib import Path
 
-from podsearch.artifacts import reading
+from podsearch.artifacts import read_json
 from podsearch.embeddings import load_embeddings
 from podsearch.errors import exit_on_error
 from podsearch.evaluation import HEADLINE, DenseModel, Runner, add_input_arguments, details, load_eval_data
@@ -47,8 +46,7 @@ def main(argv=None):
             delta = {part: {m: round(metrics["int8"][part][m] - fp32[m], 6) for m in HEADLINE}
                      for part, fp32 in metrics["fp32"].items()}
             worst = max(abs(d) for part in delta.values() for d in part.values())
-            with reading(folder / META) as meta:
-                probes = json.loads(meta.read_text())["probes"]
+            probes = read_json(folder / META)["probes"]
             report["models"][name] = {"use_int8": worst <= tolerance, "max_abs_delta": worst, "delta": delta,
                                       **metrics, "probes": probes}
             log.info("%s: int8 vs fp32 max |delta| %.4f on %s -> %s", name, worst, ", ".join(HEADLINE),

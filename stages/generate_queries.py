@@ -7,7 +7,7 @@ one. Counts go to stats/querygen.json; wall times to logs/generate_queries.json 
 """
 import argparse
 
-from podsearch.artifacts import writing
+from podsearch.artifacts import write_parquet
 from podsearch.compute import Compute
 from podsearch.data import load_prepared
 from podsearch.embeddings import load_embeddings
@@ -39,8 +39,7 @@ def main(argv=None) -> None:
             episodes = episodes.iloc[: args.limit]
         pairs, stats, timings = generate_pairs(episodes, params, args.shards, context=context, source=args.episodes,
                                                compute=compute)
-        with writing(args.out) as out:
-            pairs.to_parquet(out, index=False)
+        write_parquet(pairs, args.out)
         write_json(stats, args.stats)
         write_json(timings, args.timings)
     for name, generator in stats["generators"].items():

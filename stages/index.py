@@ -7,10 +7,9 @@ fine-tuned encoders' ONNX exports (models/onnx/<model>) go in too, with check_in
 whether queries use the int8 file, and USE's uncompressed weights (unpack_use's models/use).
 """
 import argparse
-import json
 from pathlib import Path
 
-from podsearch.artifacts import reading
+from podsearch.artifacts import read_json
 from podsearch.data import load_prepared
 from podsearch.embeddings import load_embeddings
 from podsearch.encoders import FINETUNED_DIR, encoder_spec
@@ -40,8 +39,7 @@ def onnx_exports(onnx_dir: str, stats_path: str, log) -> dict[str, dict]:
     """{model: {"path", "int8"}} for the exports that exist; search serves the others with SentenceTransformer."""
     decisions = {}
     if Path(stats_path).exists():
-        with reading(stats_path) as path:
-            decisions = json.loads(path.read_text())["models"]
+        decisions = read_json(stats_path)["models"]
     exports = {}
     for name in ONNX_ENCODERS:
         folder = Path(onnx_dir) / name

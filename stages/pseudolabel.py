@@ -2,19 +2,19 @@
 
 data/splits/train.parquet + data/prepared/episodes.parquet + data/embeddings/{base,use}.npy
 -> data/pseudolabels/train.parquet (query, episode_id, generator, teacher_rank, teacher_positive, negative_ids,
-   teacher_negatives, base_positive), stats/pseudolabel.json (counts, the teacher's rank of the positives).
+   teacher_negatives), stats/pseudolabel.json (counts, the teacher's rank of the positives).
 
 Its own stage so that a train-only change (loss, learning rate, seed, pairs) never redoes it. Params read:
 pseudolabel.*, the teacher's fusion entry (fusion.teacher, fusion.rrf_k, fusion.depth) and train.base_model.
 """
 import argparse
-from pathlib import Path
 
-from podsearch.artifacts import read_parquet, writing
+from podsearch.artifacts import read_parquet, write_parquet
 from podsearch.data import load_prepared
 from podsearch.errors import exit_on_error, require
+from podsearch.evaluation import Corpus
 from podsearch.params import load_params, setup_logging, write_json
-from podsearch.pseudolabel import Corpus, PseudoLabelConfig, label_pairs, load_teacher, raw_scorer
+from podsearch.pseudolabel import TEACHER, PseudoLabelConfig, label_pairs, load_teacher, raw_scorer
 
 
 def main(argv=None):
@@ -30,21 +30,19 @@ def main(argv=None):
 
     with exit_on_error("pseudolabel"):
         config = PseudoLabelConfig.from_params(load_params("pseudolabel"))
-        teacher = load_teacher(load_params("fusion"), config.teacher)
+        teacher = load_teacher(load_params("fusion"))
         episodes = load_prepared(args.episodes)
         pairs = read_parquet(require(args.train, "split"))
         text_of = dict(zip(episodes["episode_id"], episodes["text"]))
         corpus_ids = sorted(set(pairs["episode_id"]) & set(text_of))
         corpus = Corpus(corpus_ids, [text_of[e] for e in corpus_ids])
-        log.info("teacher %s: %s over %d train episodes, %d queries", config.teacher, teacher.to_dict(),
+        log.info("teacher %s: %s over %d train episodes, %d queries", TEACHER, teacher.to_dict(),
                  len(corpus.ids), len(pairs))
 
-        raw_scores = raw_scorer(corpus, teacher.parts, args.embeddings, load_params("train")["base_model"])
-        labels, stats = label_pairs(pairs, corpus, teacher, config, raw_scores)
-        stats["teacher"] = {"name": config.teacher, **teacher.to_dict()}
-        path = Path(args.out)
-        with writing(path) as tmp:
-            labels.to_parquet(tmp, index=False)
+        score = raw_scorer(corpus, teacher, args.embeddings, load_params("train")["base_model"])
+        labels, stats = label_pairs(pairs, corpus, teacher, config, score)
+        stats["teacher"] = {"name": TEACHER, **teacher.to_dict()}
+        path = write_parquet(labels, args.out)
         write_json(stats, args.stats)
     log.info("positive's teacher rank: %s; %d pairs -> %s, counts -> %s", stats["positive_rank"], len(labels),
              path, args.stats)

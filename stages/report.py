@@ -6,12 +6,11 @@
    linked), and the results block of the project README (between <!-- report:results --> markers).
 """
 import argparse
-import json
 from pathlib import Path
 
 import pandas as pd
 
-from podsearch.artifacts import read_parquet, reading, write_text
+from podsearch.artifacts import read_json, read_parquet, reading, write_text
 from podsearch.curated import load_judgments, load_queries
 from podsearch.errors import exit_on_error, require
 from podsearch.params import setup_logging
@@ -29,11 +28,6 @@ from podsearch.report import (
 )
 
 
-def read_json(path: str, producer: str) -> dict:
-    with reading(require(path, producer)) as found:
-        return json.loads(found.read_text())
-
-
 def read_csv(path: str | Path, **kwargs) -> pd.DataFrame:
     with reading(path):
         return pd.read_csv(path, **kwargs)
@@ -47,10 +41,13 @@ def main(argv=None) -> None:
     log = setup_logging("report")
     out = Path(args.out)
     with exit_on_error("report"):
-        evaluation, evaluation_stats = read_json("metrics/eval.json", "evaluate"), read_json("stats/eval.json", "evaluate")
-        train, train_stats = read_json("metrics/train.json", "train"), read_json("stats/train.json", "train")
-        querygen_stats = read_json("stats/querygen.json", "generate_queries")
-        prepare_stats, split_stats = read_json("stats/prepare.json", "prepare"), read_json("stats/split.json", "split")
+        evaluation = read_json(require("metrics/eval.json", "evaluate"))
+        evaluation_stats = read_json(require("stats/eval.json", "evaluate"))
+        train = read_json(require("metrics/train.json", "train"))
+        train_stats = read_json(require("stats/train.json", "train"))
+        querygen_stats = read_json(require("stats/querygen.json", "generate_queries"))
+        prepare_stats = read_json(require("stats/prepare.json", "prepare"))
+        split_stats = read_json(require("stats/split.json", "split"))
         queries = load_queries("data/curated/queries.yaml")
         judgments = load_judgments("data/curated/judgments.tsv", {q.id for q in queries})
 

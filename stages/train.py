@@ -6,7 +6,6 @@ before/after), stats/train.json (counts, losses), dvclive/ (the Trainer's curves
 logs/train.json (not an output of record).
 """
 import argparse
-import shutil
 import tempfile
 from pathlib import Path
 
@@ -25,6 +24,7 @@ from podsearch.training import (
     denoise,
     load_model,
     make_inbatch_evaluator,
+    other_languages,
     round_robin_subsample,
     split_record,
     train_encoder,
@@ -51,12 +51,15 @@ def main(argv=None):
     with exit_on_error("train"):
         config = TrainConfig.from_params(load_params("train"))
         episodes = load_prepared(args.episodes)
-        labelled = attach_documents(read_parquet(require(args.train, "pseudolabel")), episodes, source=args.train)
+        labelled = attach_documents(read_parquet(require(args.train, "pseudolabel")), episodes, source=args.train,
+                                    use_passage=config.loss not in DISTILLATION_LOSSES)
         train_all, denoised = denoise(labelled, config.max_teacher_rank)
         if denoised:
             log.info("teacher rank <= %d: kept %d of %d pairs", config.max_teacher_rank, len(train_all), len(labelled))
         eval_pairs = read_parquet(require(args.eval, "split"))
-        train_pairs = round_robin_subsample(train_all, config.max_train_pairs, config.seed)
+        language, other = other_languages(train_all, episodes)
+        train_pairs = round_robin_subsample(train_all.assign(language=language), config.max_train_pairs,
+                                            config.seed, first=other if config.other_languages_first else None)
         negative_counts = {}
         if config.loss in DISTILLATION_LOSSES:
             train_pairs = attach_distillation(train_pairs, episodes, config.distill_negatives, source=args.train)
@@ -74,14 +77,14 @@ def main(argv=None):
             train_pairs, negative_counts = add_negatives(train_pairs, episodes, config.negatives, queries,
                                                          dict(zip(ids, matrix)), config.negative_depth)
             log.info("negatives (%s): %s", config.negatives, negative_counts)
-        # DVCLive writes as training goes: into the scratch folder, moved into place only once training has finished
-        with tempfile.TemporaryDirectory(prefix="podsearch-train-") as scratch:
+        # DVCLive writes as training goes, into writing()'s temporary: moved into place once training has finished
+        with tempfile.TemporaryDirectory(prefix="podsearch-train-") as scratch, \
+                writing(args.live, folder=True) as live:
             result = train_encoder(model, train_pairs, config, Path(scratch) / "checkpoints", evaluator=evaluator,
-                                   live_dir=Path(scratch) / "dvclive")
-            with writing(args.live, folder=True) as live:
-                shutil.copytree(Path(scratch) / "dvclive", live, dirs_exist_ok=True)
+                                   live_dir=live)
         record, data_card = train_record(result, model, config, train_all, train_pairs, eval_pairs, negative_counts)
         record["denoised"] = denoised
+        record["trained_pairs_by_language"] = {k: int(v) for k, v in train_pairs["language"].value_counts().items()}
         log.info("in-batch MRR@5 %.4f -> %.4f, MAP %.4f -> %.4f; %d pairs in %d steps, %.2f pairs/s",
                  record["inbatch_mrr@5_before"], record["inbatch_mrr@5_after"], record["inbatch_map_before"],
                  record["inbatch_map_after"], record["trained_pairs"], record["steps"], record["pairs_per_second"])

@@ -6,49 +6,42 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from podsearch.evaluation import Corpus
 from podsearch.pseudolabel import (
-    Corpus,
     PseudoLabelConfig,
     PseudoLabelError,
+    dense_run,
     label_pairs,
     load_teacher,
     teacher_scores,
 )
 from podsearch.retrieval.bm25 import BM25Index
 from podsearch.retrieval.fusion import Fusion
-from podsearch.retrieval.ranking import id_ranks, top_k
-
-
-def _ranked(raw: np.ndarray, ids: list[str], depth: int, positive_only: bool):
-    """What a part's index returns for each query: its top `depth` (scores, ids), ties by id."""
-    keys = id_ranks(ids)
-    scores, ranked = [], []
-    for row in raw:
-        positions = [p for p in top_k(row, depth, keys) if row[p] > 0 or not positive_only]
-        scores.append([float(row[p]) for p in positions])
-        ranked.append([ids[p] for p in positions])
-    return scores, ranked
+from podsearch.retrieval.index import make_index
 
 
 @pytest.mark.parametrize("method", ["score", "rrf"])
-def test_teacher_scores_are_the_fused_scores(method):
-    """For every episode a fusion returns, teacher_scores gives the same score; every other episode scores 0 in the
-    fusion and at most the lowest returned score here (it is ranked below all of them)."""
+def test_teacher_scores_are_the_fused_scores_of_what_the_indexes_return(method):
+    """dense_run ranks as the exact index does; every episode the fusion returns gets its fused score in its own
+    column, every other one 0."""
     rng = np.random.default_rng(3)
     ids = [f"{i:032x}" for i in range(60)]
-    raw = {"base": rng.normal(size=(7, 60)), "use": rng.normal(size=(7, 60)),
-           "bm25": np.where(rng.random((7, 60)) < 0.4, rng.gamma(2.0, size=(7, 60)), 0.0)}
-    raw["bm25"][6] = 0.0  # a query sharing no word with any episode: BM25 returns nothing
-    fusion = Fusion(weights={"base": 1.0, "use": 0.5, "bm25": 2.0}, method=method, depth=15)
-    runs = {p: _ranked(m, ids, fusion.depth, positive_only=p == "bm25") for p, m in raw.items()}
+    vectors = {p: rng.normal(size=(60, 8)).astype(np.float32) for p in ("base", "use")}
+    queries = {p: rng.normal(size=(7, 8)).astype(np.float32) for p in ("base", "use")}
+    fusion = Fusion(weights={"base": 1.0, "use": 0.5}, method=method, depth=15)
+    runs = {}
+    for part in fusion.parts:
+        scores, positions = dense_run(queries[part] @ vectors[part].T, np.arange(60), fusion.depth)
+        index = make_index("exact", 8)
+        index.add(ids, vectors[part])
+        assert [[ids[p] for p in row] for row in positions] == index.search(queries[part], fusion.depth)[1]
+        runs[part] = (scores, [[ids[p] for p in row] for row in positions])
     fused_scores, fused_ids = fusion.fuse(runs, top_k=60)
-    dense = teacher_scores(fusion, raw)
+    dense = teacher_scores(fusion, runs, ids)
     column = {e: i for i, e in enumerate(ids)}
     for q in range(7):
-        got = [dense[q, column[e]] for e in fused_ids[q]]
-        np.testing.assert_allclose(got, fused_scores[q], rtol=1e-9, atol=1e-12)
-        others = [dense[q, i] for i, e in enumerate(ids) if e not in set(fused_ids[q])]
-        assert all(v == 0 for v in others)
+        assert [dense[q, column[e]] for e in fused_ids[q]] == fused_scores[q]
+        assert all(dense[q, i] == 0 for i, e in enumerate(ids) if e not in set(fused_ids[q]))
 
 
 def _corpus():
@@ -58,17 +51,19 @@ def _corpus():
     return Corpus([f"{i:032x}" for i in range(len(texts))], texts)
 
 
-def _bm25_only(corpus: Corpus):
+def _bm25_only(corpus: Corpus, depth: int = 100):
+    """score(queries) for label_pairs: BM25's ranking, and a bag-of-words cosine standing in for the base model."""
     index = BM25Index(corpus.ids, corpus.texts)
     words = sorted({w for t in corpus.texts for w in t.split()})
     vectors = np.array([[t.split().count(w) for w in words] for t in corpus.texts], dtype=float)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
 
-    def raw_scores(queries):
+    def score(queries):
         q = np.array([[s.split().count(w) for w in words] for s in queries], dtype=float)
         q /= np.maximum(np.linalg.norm(q, axis=1, keepdims=True), 1e-12)
-        return {"bm25": index.score_all(queries), "base": q @ vectors.T}
-    return raw_scores
+        scores, ranked = index.search(queries, depth)
+        return {"bm25": ([list(map(float, r[:len(i)])) for r, i in zip(scores, ranked)], ranked)}, q @ vectors.T
+    return score
 
 
 def test_label_pairs_mines_negatives_from_the_teacher_top():
@@ -89,9 +84,9 @@ def test_label_pairs_mines_negatives_from_the_teacher_top():
     assert labels["teacher_rank"][1] == 1
     assert all(s < labels["teacher_positive"][1] for s in labels["teacher_negatives"][1])
     # Ranks: 1 + the episodes the teacher scores higher, equal scores ordered by id (episode 0 before its copy 3).
-    raw = _bm25_only(corpus)
+    score = _bm25_only(corpus)
     for row in labels.itertuples():
-        scores = teacher_scores(fusion, raw([row.query]))[0]
+        scores = teacher_scores(fusion, score([row.query])[0], corpus.ids)[0]
         own = corpus.ids.index(row.episode_id)
         expected = 1 + sum(s > scores[own] or (s == scores[own] and i < own) for i, s in enumerate(scores))
         assert row.teacher_rank == expected
@@ -104,13 +99,13 @@ def test_label_pairs_mines_negatives_from_the_teacher_top():
 
 
 def test_teacher_of_the_fine_tune_is_refused():
-    fusion = {"rrf_k": 60, "depth": 100, "teacher": {"method": "score", "weights": {"base": 1, "use": 1, "bm25": 1}},
-              "shipped": {"method": "score", "weights": {"finetuned": 1.0, "bm25": 1.0}}}
-    assert load_teacher(fusion, "teacher").parts == ["base", "bm25", "use"]
-    with pytest.raises(PseudoLabelError, match="fusion.shipped: the teacher may only fuse zero-shot"):
-        load_teacher(fusion, "shipped")
-    with pytest.raises(PseudoLabelError, match="no fused system 'oracle'"):
-        load_teacher(fusion, "oracle")
+    fusion = {"rrf_k": 60, "depth": 100, "teacher": {"method": "score", "weights": {"base": 1, "use": 1, "bm25": 1}}}
+    assert load_teacher(fusion).parts == ["base", "bm25", "use"]
+    fusion["teacher"] = {"method": "score", "weights": {"finetuned": 1.0, "bm25": 1.0}}
+    with pytest.raises(PseudoLabelError, match="fusion.teacher: the teacher may only fuse zero-shot"):
+        load_teacher(fusion)
+    with pytest.raises(PseudoLabelError, match="fusion.teacher: missing"):
+        load_teacher({"rrf_k": 60, "depth": 100})
 
 
 def test_config_needs_more_candidates_than_negatives():

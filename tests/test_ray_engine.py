@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from podsearch.artifacts import TEMP_PREFIX
 from podsearch.compute import Compute, ComputeError, connect, pool_size
 from podsearch.querygen import GenerationContext, generate_pairs, runner
 from podsearch.querygen.filters import DocumentFrequencies
@@ -127,7 +128,7 @@ def test_interrupted_ray_run_resumes_only_the_missing_shards(cluster, episodes, 
                           **_pseudo_run_args(episodes, pseudo, folder))
     assert isinstance(failure.value.__cause__, RuntimeError)  # the actor's exception, for whoever catches it
     before = _stamps(folder)
-    assert "shard-00002.parquet" not in before and not list(folder.glob("*.tmp"))
+    assert "shard-00002.parquet" not in before and not list(folder.glob(f"{TEMP_PREFIX}*"))
     print(f"\nshards written before the kill: {sorted(before)}")
 
     pairs, _, timings = generate_pairs(episodes, pseudo, tmp_path / "shards", compute=QUERYGEN)

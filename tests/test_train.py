@@ -20,6 +20,7 @@ from podsearch.training import (
     denoise,
     load_model,
     make_inbatch_evaluator,
+    other_languages,
     round_robin_subsample,
     train_encoder,
 )
@@ -93,7 +94,6 @@ def test_dense_duplicates_do_not_hang_and_every_pair_is_trained(tiny_model_dir, 
     assert metrics["steps"] == 3 == metrics["batches_per_epoch"]  # 3 batches of the 5 distinct documents
     assert metrics["smallest_batch"] == 5
     assert metrics["pairs_per_second"] > 0
-    assert [step for step, _ in result.loss_curve] == [1, 2, 3]
 
 
 def test_negatives_hard_and_same_show(tiny_model_dir, tmp_path):
@@ -138,6 +138,27 @@ def test_round_robin_subsample_takes_one_pair_per_episode_first():
     pd.testing.assert_frame_equal(picked, round_robin_subsample(pairs, 10, seed=1))
     assert not picked.equals(round_robin_subsample(pairs, 10, seed=2))
     assert len(round_robin_subsample(pairs, None, seed=1)) == 30
+
+
+def test_other_languages_first_takes_every_pair_outside_the_main_language_before_the_rest():
+    episodes = _episodes(12)
+    episodes["language"] = ["English"] * 9 + ["German", "German", "Dutch"]
+    pairs = _pairs(episodes)  # 3 per episode: 27 English, 9 other
+    language, other = other_languages(pairs, episodes)
+    assert int(other.sum()) == 9 and set(language[~other]) == {"English"}
+    picked = round_robin_subsample(pairs.assign(language=language), 12, seed=1, first=other)
+    assert (picked["language"] != "English").sum() == 9
+    assert picked.loc[picked["language"] == "English", "episode_id"].nunique() == 3
+    # among the pairs that come first, still one per episode before a second
+    few = round_robin_subsample(pairs.assign(language=language), 3, seed=1, first=other)
+    assert few["episode_id"].nunique() == 3 and set(few["language"]) <= {"German", "Dutch"}
+    # nothing marked first: the same draw as without the option
+    pd.testing.assert_frame_equal(round_robin_subsample(pairs, 12, seed=1),
+                                  round_robin_subsample(pairs, 12, seed=1, first=pd.Series(False, pairs.index)))
+    # a tie for the main language goes to the first name, so the choice never depends on row order
+    tied = episodes.assign(language=["English"] * 6 + ["Dutch"] * 6)
+    tied_language, tied_other = other_languages(pairs.iloc[::-1], tied)
+    assert set(tied_language[~tied_other]) == {"Dutch"}
 
 
 def test_attach_documents_prefers_passage_and_rejects_unknown_episodes():
@@ -294,10 +315,11 @@ def test_distillation_inputs_are_checked(tiny_model_dir):
     labelled = _labelled(episodes, pairs, np.random.default_rng(1))
     with pytest.raises(TrainDataError, match="train.distill_negatives: 3"):
         attach_distillation(labelled, episodes, 3)
-    with_passage = attach_documents(labelled.assign(passage=["a cut passage"] + [None] * 5), episodes)
-    assert with_passage["document"].iloc[0] == "a cut passage"
-    distilled = attach_distillation(with_passage, episodes, 2)  # the positive the teacher scored: the whole episode
-    assert distilled["document"].tolist() == episodes.set_index("episode_id")["text"][pairs["episode_id"]].tolist()
+    with_passage = labelled.assign(passage=["a cut passage"] + [None] * 5)
+    assert attach_documents(with_passage, episodes)["document"].iloc[0] == "a cut passage"
+    # what distillation trains on: the whole episode, the text the teacher scored
+    whole = attach_documents(with_passage, episodes, use_passage=False)["document"]
+    assert whole.tolist() == episodes.set_index("episode_id")["text"][pairs["episode_id"]].tolist()
     kept, counts = denoise(labelled, 2)
     assert counts == {"kept": 4, "teacher_rank_too_low": 2} and kept["teacher_rank"].max() == 2
     assert denoise(labelled, None) == (labelled, {})

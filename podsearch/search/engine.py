@@ -8,7 +8,6 @@ no other.
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -19,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pyarrow.parquet
 
-from podsearch.artifacts import reading
+from podsearch.artifacts import read_json, reading
 from podsearch.config import from_section
 from podsearch.embeddings import normalize
 from podsearch.encoders import USE_SPEC, Encoder
@@ -190,8 +189,7 @@ class SearchEngine:
         manifest_path = self.index_dir / MANIFEST
         if not manifest_path.exists():
             raise IndexMissingError(f"no search index at {self.index_dir} (missing {MANIFEST}); run `dvc repro` first")
-        with reading(manifest_path):
-            self.manifest = json.loads(manifest_path.read_text())
+        self.manifest = read_json(manifest_path)
         if self.manifest.get("format_version") != FORMAT_VERSION:
             raise IndexMissingError(f"the index at {self.index_dir} was built by another version of podsearch "
                                     "(format {}); run `dvc repro` again".format(self.manifest.get("format_version")))
@@ -263,7 +261,7 @@ class SearchEngine:
         0.92 s serial (6 runs each, alternating). With the package's compressed weights it measured no faster."""
         system = self.check_system(system or self.default_system)
         parts = self.fusions[system].parts if system in self.fusions else [system]
-        dense = [part for part in parts if part in self.manifest["encoders"]]
+        dense = self.encoders_for(system)
         for part in dense:  # first, and in this thread: a damaged file fails at once, before a model loads
             self.vectors(part)
         loads = [self.bm25 if part == BM25_SYSTEM else functools.partial(self.encoder, part)
