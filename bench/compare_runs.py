@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import glob
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -45,6 +46,15 @@ def side(specs: str, query_ids: list[str]) -> list:
     return rankings
 
 
+def curated_split(split: str, queries: str | Path = "data/curated/queries.yaml",
+                  judgments: str | Path = "data/curated/judgments.tsv") -> tuple[list, list[set[str]]]:
+    """The curated queries of `split` that have a relevant episode, and each one's relevant episode ids."""
+    every = load_queries(queries)
+    relevant = relevant_sets(every, load_judgments(judgments, {q.id for q in every}))
+    chosen = [q for q in every if q.split == split and relevant[q.id]]
+    return chosen, [relevant[q.id] for q in chosen]
+
+
 def mean_per_query(rankings: list, keep: list[bool], relevant: list[set[str]], metric: str) -> np.ndarray:
     """Each kept query's metric, averaged over the side's runs."""
     return np.mean([per_query([r for r, k in zip(ids, keep) if k], relevant, metric) for ids in rankings], axis=0)
@@ -60,9 +70,7 @@ def main(argv=None) -> None:
     parser.add_argument("--judgments", default="data/curated/judgments.tsv")
     args = parser.parse_args(argv)
 
-    queries = load_queries(args.queries)
-    relevant = relevant_sets(queries, load_judgments(args.judgments, {q.id for q in queries}))
-    chosen = [q for q in queries if q.split == args.split and relevant[q.id]]
+    chosen, relevant = curated_split(args.split, args.queries, args.judgments)
     ids = [q.id for q in chosen]
     a, b = side(args.a, ids), side(args.b, ids)
     groups = {"all": [True] * len(chosen)}
@@ -75,7 +83,7 @@ def main(argv=None) -> None:
           f"curated {args.split}")
     for name, keep in groups.items():
         mask = np.array(keep)
-        rel = [relevant[q] for q, k in zip(ids, keep) if k]
+        rel = [r for r, k in zip(relevant, keep) if k]
         print(f"\n{name} ({int(mask.sum())} queries)")
         for metric in HEADLINE:
             va, vb = mean_per_query(a, keep, rel, metric), mean_per_query(b, keep, rel, metric)

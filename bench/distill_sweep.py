@@ -34,8 +34,8 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from bench.compare_runs import mean_per_query, side
-from podsearch.curated import load_judgments, load_queries, relevant_sets
+from bench.compare_runs import curated_split, mean_per_query, side
+from podsearch.curated import load_judgments, load_queries
 from podsearch.data import load_prepared
 from podsearch.report import runs_from_frame
 from podsearch.retrieval.fusion import Fusion
@@ -43,6 +43,7 @@ from podsearch.stats import paired_randomization_test
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench" / "results" / "distill"
+CURATED = ROOT / "data" / "curated"
 # name: (train keys overridden, what it tests). Every variant costs about the same CPU time (~5-6 min here): a
 # distillation example encodes 2 + negatives texts, an MNRL pair 2, so more negatives means fewer pairs.
 VARIANTS: dict[str, tuple[dict, str]] = {
@@ -116,6 +117,19 @@ def reference_runs(curated_runs: Path) -> None:
         part.astype({"system": str}).to_parquet(OUT / f"{system}.parquet", index=False)
 
 
+def lead(teacher: list, runs: list, relevant: list[set[str]], subset) -> float:
+    """The teacher's MRR@30 lead over `runs` (seed means per query), summed over the queries in `subset`."""
+    rel_in = [r for r, k in zip(relevant, subset) if k]
+    high, mine = (mean_per_query(r, list(subset), rel_in, "mrr@30") for r in (teacher, runs))
+    return float((high - mine).sum())
+
+
+def gap_closed(base: list, runs: list, teacher: list, relevant: list[set[str]], subset) -> float:
+    """(runs - base) / (teacher - base) on MRR@30 over the queries in `subset`: the share of the teacher's lead over
+    base that `runs` recovers."""
+    return 1 - lead(teacher, runs, relevant, subset) / lead(teacher, base, relevant, subset)
+
+
 def _write_run(path: Path, system: str, query_ids: list[str], run) -> None:
     rows = [(system, q, e, rank, s) for q, ids, scores in zip(query_ids, run.ids, run.scores)
             for rank, (e, s) in enumerate(zip(ids, scores), start=1)]
@@ -151,7 +165,6 @@ def upstream(variant: str, params: dict, env: dict, folder: Path) -> tuple[Path,
 def search_curated(model, name: str) -> tuple[list[str], object, float]:
     """(query ids, run, seconds): `model` encodes every prepared episode as the embed stage does
     (embed.max_seq_length) and searches the curated queries as evaluate's exact index does, top fusion.depth."""
-    from podsearch.data import load_prepared
     from podsearch.embeddings import encode_texts
     from podsearch.evaluation import Corpus, DenseModel, Runner, curated_query_set
 
@@ -161,8 +174,8 @@ def search_curated(model, name: str) -> tuple[list[str], object, float]:
     corpus = Corpus(episodes["episode_id"].tolist(), episodes["text"].tolist())
     started = time.perf_counter()
     matrix = encode_texts(model, corpus.texts, int(params["embed"]["batch_size"]), desc=f"{name} episodes")
-    queries = load_queries(ROOT / "data/curated/queries.yaml")
-    query_set = curated_query_set(queries, load_judgments(ROOT / "data/curated/judgments.tsv", {q.id for q in queries}))
+    queries = load_queries(CURATED / "queries.yaml")
+    query_set = curated_query_set(queries, load_judgments(CURATED / "judgments.tsv", {q.id for q in queries}))
     run = Runner(depth=int(params["fusion"]["depth"])).dense(
         "finetuned", DenseModel(corpus.ids, matrix, model), corpus, query_set)
     return query_set.ids, run, time.perf_counter() - started
@@ -256,10 +269,8 @@ CANDIDATES = {  # lighter shipped systems first: each part is a model to load pe
 def cmd_systems(args) -> None:
     """The shipped system chosen again: each candidate built on `variant`'s fine-tune (seed means) against today's
     shipped system, over all queries of the split and the non-English ones (where USE must stay in or be matched)."""
-    queries = load_queries(ROOT / "data/curated/queries.yaml")
-    relevant = relevant_sets(queries, load_judgments(ROOT / "data/curated/judgments.tsv", {q.id for q in queries}))
-    chosen = [q for q in queries if q.split == args.split and relevant[q.id]]
-    ids, rel = [q.id for q in chosen], [relevant[q.id] for q in chosen]
+    chosen, rel = curated_split(args.split, CURATED / "queries.yaml", CURATED / "judgments.tsv")
+    ids = [q.id for q in chosen]
     other = [not q.english for q in chosen]
     paths = sorted(OUT.glob(f"{args.variant}-s*.parquet"))
     if not paths:
@@ -296,21 +307,13 @@ def cmd_systems(args) -> None:
 
 
 def cmd_collect(args) -> None:
-    queries = load_queries(ROOT / "data/curated/queries.yaml")
-    relevant = relevant_sets(queries, load_judgments(ROOT / "data/curated/judgments.tsv", {q.id for q in queries}))
-    chosen = [q for q in queries if q.split == args.split and relevant[q.id]]
-    ids, rel = [q.id for q in chosen], [relevant[q.id] for q in chosen]
+    chosen, rel = curated_split(args.split, CURATED / "queries.yaml", CURATED / "judgments.tsv")
+    ids = [q.id for q in chosen]
     english = np.array([q.english for q in chosen])
     keep = [True] * len(chosen)
     base = side(f"{OUT / 'base.parquet'}:base", ids)
     teacher = side(f"{OUT / 'teacher.parquet'}:teacher", ids)
     ref = {m: mean_per_query(base, keep, rel, m) for m in METRICS}
-
-    def gap_closed(runs, subset) -> float:
-        """(runs - base) / (teacher - base), MRR@30 over the queries in `subset`."""
-        rel_in = [r for r, k in zip(rel, subset) if k]
-        low, mine, high = (mean_per_query(r, list(subset), rel_in, "mrr@30").mean() for r in (base, runs, teacher))
-        return (mine - low) / (high - low)
 
     today = {m: mean_per_query(side(SHIPPED_TODAY, ids), keep, rel, m) for m in METRICS}
     top = {m: mean_per_query(teacher, keep, rel, m) for m in METRICS}
@@ -349,7 +352,7 @@ def cmd_collect(args) -> None:
                 p = paired_randomization_test(mine, theirs, seed=0)
                 cells.append(f"{mine.mean():.3f} ({p:.3f})")
             if subset is not english:
-                cells.append(" / ".join(f"{gap_closed(runs, part):.0%}" for part in (keep, english, ~english)))
+                cells.append(" / ".join(f"{gap_closed(base, runs, teacher, rel, part):.0%}" for part in (keep, english, ~english)))
         with_it = shipped_with(sorted(OUT.glob(f"{variant}-s*.parquet")), ids)
         for metric in METRICS:
             mine = mean_per_query(with_it, keep, rel, metric)
@@ -366,26 +369,23 @@ def cmd_collect(args) -> None:
         # every episode judged relevant to it is English: the teacher finds those through USE, and an English-only
         # student has no training pair that crosses languages.
         languages = load_prepared(ROOT / "data/prepared/episodes.parquet").set_index("episode_id")["language"]
-        cross = np.array([not q.english and all(languages.get(e) == "English" for e in relevant[q.id])
-                          for q in chosen])
+        cross = np.array([not q.english and all(languages.get(e) == "English" for e in r)
+                          for q, r in zip(chosen, rel)])
         groups = {"English": english, "same-language, not English": ~english & ~cross, "cross-lingual": cross}
         runs = side(f"{OUT}/{default}-s*.parquet:finetuned", ids)
-        lead, left = {}, {}
-        for label, subset in groups.items():
-            rel_in = [r for r, k in zip(rel, subset) if k]
-            low, mine, high = (mean_per_query(r, list(subset), rel_in, "mrr@30") for r in (base, runs, teacher))
-            lead[label], left[label] = float((high - low).sum()), float((high - mine).sum())
+        to_base = {label: lead(teacher, base, rel, subset) for label, subset in groups.items()}
+        left = {label: lead(teacher, runs, rel, subset) for label, subset in groups.items()}
         lines += ["", f"Where the gap left by `{default}` (params.yaml's `train`) lies: the teacher's MRR@30 lead over "
                   "base and over the fine-tune, summed over queries, per group.", "",
                   "| queries | n | teacher - base | teacher - fine-tune | gap closed | share of what is left |",
                   "|---|---:|---:|---:|---:|---:|"]
         for label, subset in groups.items():
-            lines.append(f"| {label} | {int(subset.sum())} | {lead[label]:.2f} | {left[label]:.2f} | "
-                         f"{1 - left[label] / lead[label]:.0%} | {left[label] / sum(left.values()):.0%} |")
+            lines.append(f"| {label} | {int(subset.sum())} | {to_base[label]:.2f} | {left[label]:.2f} | "
+                         f"{1 - left[label] / to_base[label]:.0%} | {left[label] / sum(left.values()):.0%} |")
         # 60% of the whole lead closed leaves 40% of it; what the cross-lingual queries keep comes off that first
         rest = [label for label in groups if label != "cross-lingual"]
-        needed = 1 - (0.4 * sum(lead.values()) - left["cross-lingual"]) / sum(lead[g] for g in rest)
-        now = 1 - sum(left[g] for g in rest) / sum(lead[g] for g in rest)
+        needed = 1 - (0.4 * sum(to_base.values()) - left["cross-lingual"]) / sum(to_base[g] for g in rest)
+        now = 1 - sum(left[g] for g in rest) / sum(to_base[g] for g in rest)
         lines += ["", f"With the cross-lingual queries where they are, closing 60% of the whole lead needs the other "
                   f"{int((~cross).sum())} queries to close {needed:.0%} of theirs (now {now:.0%})."]
     missing = [v for v in VARIANTS if not list(OUT.glob(f"{v}-s*.json"))]

@@ -14,9 +14,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from bench.compare_runs import mean_per_query, side
-from bench.distill_sweep import OUT, ROOT, _params, _write_run, search_curated
-from podsearch.curated import load_judgments, load_queries, relevant_sets
+from bench.compare_runs import curated_split, mean_per_query, side
+from bench.distill_sweep import CURATED, OUT, ROOT, _params, _write_run, gap_closed, search_curated
 from podsearch.stats import paired_randomization_test
 
 
@@ -40,13 +39,10 @@ def extrapolate(alphas: list[float]) -> None:
 
 
 def table(alphas: list[float]) -> str:
-    queries = load_queries(ROOT / "data/curated/queries.yaml")
-    relevant = relevant_sets(queries, load_judgments(ROOT / "data/curated/judgments.tsv", {q.id for q in queries}))
-    chosen = [q for q in queries if q.split == "dev" and relevant[q.id]]
-    ids, rel, keep = [q.id for q in chosen], [relevant[q.id] for q in chosen], [True] * len(chosen)
+    chosen, rel = curated_split("dev", CURATED / "queries.yaml", CURATED / "judgments.tsv")
+    ids, keep = [q.id for q in chosen], [True] * len(chosen)
     one = side(f"{ROOT / 'data/eval/runs/curated.parquet'}:finetuned", ids)
     refs = {name: side(f"{OUT / name}.parquet:{name}", ids) for name in ("base", "teacher")}
-    mrr = {name: mean_per_query(r, keep, rel, "mrr@30").mean() for name, r in refs.items()}
     lines = [
         "# The distilled fine-tune extrapolated along its own direction, curated dev queries",
         "",
@@ -66,8 +62,7 @@ def table(alphas: list[float]) -> str:
             mine, theirs = (mean_per_query(r, keep, rel, metric) for r in (runs, one))
             p = "" if alpha == 1 else f" ({paired_randomization_test(mine, theirs, seed=0):.3f})"
             cells.append(f"{mine.mean():.3f}{p}")
-        value = mean_per_query(runs, keep, rel, "mrr@30").mean()
-        cells.append(f"{(value - mrr['base']) / (mrr['teacher'] - mrr['base']):.0%}")
+        cells.append(f"{gap_closed(refs['base'], runs, refs['teacher'], rel, keep):.0%}")
         lines.append(f"| {alpha:g} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 

@@ -148,7 +148,7 @@ def label_pairs(pairs: pd.DataFrame, corpus: Corpus, fusion: Fusion, config: Pse
     rng = np.random.default_rng(config.seed)
     queries = pairs["query"].astype(str).tolist()
     positives = np.array([position[e] for e in pairs["episode_id"]])
-    tie_keys = np.arange(len(corpus.ids))  # the corpus is in id order
+    tie_keys = id_ranks(corpus.ids)  # equal scores in id order, as the parts' rankings break them
     ranks, pos_scores, neg_ids, neg_scores, base_scores = [], [], [], [], []
     short = 0
     with tqdm(total=len(queries), desc="pseudo-labels", unit="query", mininterval=2.0) as bar:
@@ -160,8 +160,8 @@ def label_pairs(pairs: pd.DataFrame, corpus: Corpus, fusion: Fusion, config: Pse
             for row, query_scores in enumerate(teacher_scores(fusion, runs, corpus.ids)):
                 positive = positives[start + row]
                 pos = query_scores[positive]
-                ranks.append(int((query_scores > pos).sum() + ((query_scores == pos) & (tie_keys < positive)).sum())
-                             + 1)
+                tied_before = (query_scores == pos) & (tie_keys < tie_keys[positive])
+                ranks.append(int((query_scores > pos).sum() + tied_before.sum()) + 1)
                 pos_scores.append(float(pos))
                 top = top_k(query_scores, config.mine_depth + 1, tie_keys)
                 pool = [i for i in top if text_group[i] != text_group[positive]][: config.mine_depth]

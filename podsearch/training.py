@@ -405,6 +405,8 @@ def train_record(result, model, config: TrainConfig, train_all: pd.DataFrame, tr
         passage_pairs=int((train_all.get("passage", pd.Series(dtype=str)).fillna("").str.strip() != "").sum()),
         negatives=negatives,
     )
+    if "language" in train_pairs:  # other_languages' column
+        record["trained_pairs_by_language"] = {k: int(v) for k, v in train_pairs["language"].value_counts().items()}
     data = {
         "generators": train_pairs["generator"].value_counts().to_dict() if "generator" in train_pairs else {},
         "train_episodes": int(train_all["episode_id"].nunique()),

@@ -84,7 +84,6 @@ def main(argv=None):
                                    live_dir=live)
         record, data_card = train_record(result, model, config, train_all, train_pairs, eval_pairs, negative_counts)
         record["denoised"] = denoised
-        record["trained_pairs_by_language"] = {k: int(v) for k, v in train_pairs["language"].value_counts().items()}
         log.info("in-batch MRR@5 %.4f -> %.4f, MAP %.4f -> %.4f; %d pairs in %d steps, %.2f pairs/s",
                  record["inbatch_mrr@5_before"], record["inbatch_mrr@5_after"], record["inbatch_map_before"],
                  record["inbatch_map_after"], record["trained_pairs"], record["steps"], record["pairs_per_second"])

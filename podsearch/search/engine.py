@@ -232,10 +232,13 @@ class SearchEngine:
             raise QueryError(f"unknown system {str(system)[:40]!r}; choose one of {', '.join(self.systems)}")
         return system
 
+    def parts_of(self, system: str) -> list[str]:
+        """The single systems `system` is made of: a fused system's parts, or itself."""
+        return self.fusions[system].parts if system in self.fusions else [system]
+
     def encoders_for(self, system: str) -> list[str]:
         """The query encoders a system needs (none for BM25; each dense part of a fused system)."""
-        parts = self.fusions[system].parts if system in self.fusions else [system]
-        return [p for p in parts if p in self.manifest["encoders"]]
+        return [p for p in self.parts_of(system) if p in self.manifest["encoders"]]
 
     def encoder(self, name: str) -> Encoder:
         with self._locks[name]:
@@ -260,12 +263,11 @@ class SearchEngine:
         file reading and sentencepiece, which release the GIL, and a shipped `search` command measured 0.86 s against
         0.92 s serial (6 runs each, alternating). With the package's compressed weights it measured no faster."""
         system = self.check_system(system or self.default_system)
-        parts = self.fusions[system].parts if system in self.fusions else [system]
         dense = self.encoders_for(system)
         for part in dense:  # first, and in this thread: a damaged file fails at once, before a model loads
             self.vectors(part)
-        loads = [self.bm25 if part == BM25_SYSTEM else functools.partial(self.encoder, part)
-                 for part in parts if part == BM25_SYSTEM or part in dense]
+        loads = [functools.partial(self.encoder, part) for part in dense]
+        loads += [self.bm25] if BM25_SYSTEM in self.parts_of(system) else []
         if len(loads) < 2:
             for load in loads:
                 load()
