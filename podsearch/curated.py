@@ -182,3 +182,29 @@ def assign_splits(queries: list[CuratedQuery], seed: int, test_fraction: float) 
         for position, index in enumerate(order):
             assigned[ids[index]] = "test" if position < n_test else "dev"
     return [CuratedQuery(**{**q.__dict__, "split": assigned[q.id]}) for q in queries]
+
+
+def split_queries(split: str, queries: str | Path = "data/curated/queries.yaml",
+                  judgments: str | Path = "data/curated/judgments.tsv") -> tuple[list[CuratedQuery], list[set[str]]]:
+    """The queries of `split` with at least one relevant episode judged (the ones scored), and their relevant ids."""
+    if split not in SPLITS:
+        raise CuratedError(f"split {split!r}; expected one of {', '.join(SPLITS)}")
+    every = load_queries(queries)
+    relevant = relevant_sets(every, load_judgments(judgments, {q.id for q in every}))
+    chosen = [q for q in every if q.split == split and relevant[q.id]]
+    return chosen, [relevant[q.id] for q in chosen]
+
+
+# The slices the distillation gap is read on: a non-English query is cross-lingual when every episode judged relevant
+# to it is English (a model must match across languages to find it), same-language otherwise.
+LANGUAGE_GROUPS = ("English", "same-language", "cross-lingual")
+
+
+def language_groups(queries: list[CuratedQuery], relevant: list[set[str]], episode_language: dict[str, str]
+                    ) -> dict[str, list[bool]]:
+    """Each query's group of LANGUAGE_GROUPS, as one mask per group; `episode_language`: episode id -> the show's
+    language as the prepared episodes name it (English, German, ...)."""
+    cross = [not q.english and all(episode_language.get(e) == "English" for e in r) for q, r in zip(queries, relevant)]
+    return {"English": [q.english for q in queries],
+            "same-language": [not q.english and not c for q, c in zip(queries, cross)],
+            "cross-lingual": cross}

@@ -40,6 +40,11 @@ def length_sorted_batches(lengths: Sequence[int], batch_size: int) -> list[list[
     return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
 
 
+def first_words(text: str, n: int | None) -> str:
+    """The first `n` whitespace-separated words of `text`, joined by single spaces; the whole text when n is None."""
+    return text if n is None else " ".join(str(text).split()[:int(n)])
+
+
 def encode_texts(encoder: Encoder, texts: list[str], batch_size: int = 32, desc: str = "encode") -> np.ndarray:
     """Encode texts with any object having `.encode(list[str]) -> array`, returning float32 [n, dim], normalised.
 

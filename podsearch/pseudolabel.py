@@ -3,7 +3,7 @@ mined from the teacher's own top candidates, so the fine-tune can be trained to 
 (MarginMSE) or its distribution over candidates (KL divergence) instead of a hard 0/1 label.
 
 The teacher is params.yaml's `fusion.teacher`, a fused system built from zero-shot
-parts only (base, use, bm25): never the fine-tune it trains. Its score for any (query, episode) is exactly the fused
+parts only (base, use, e5, bm25): never the fine-tune it trains. Its score for any (query, episode) is exactly the fused
 score search would give, extended to episodes outside a part's top `depth` (which contribute 0 there too), so the
 positive and every negative get a score even when a part did not retrieve them.
 
@@ -29,7 +29,7 @@ from podsearch.retrieval.ranking import id_ranks, top_k
 
 log = logging.getLogger(__name__)
 
-ZERO_SHOT_PARTS = ("base", "use", "bm25")
+ZERO_SHOT_PARTS = ("base", "use", "e5", "bm25")
 TEACHER = "teacher"  # the fused system of params.yaml `fusion` that labels the pairs
 
 
@@ -89,20 +89,20 @@ def teacher_scores(fusion: Fusion, runs: Mapping[str, tuple], corpus_ids: list[s
     return out
 
 
-def raw_scorer(corpus: Corpus, fusion: Fusion, embeddings: str | Path, base_model: str
+def raw_scorer(corpus: Corpus, fusion: Fusion, embeddings: str | Path, base_model: str, e5_model: str | None = None
                ) -> Callable[[list[str]], tuple[dict[str, tuple], np.ndarray]]:
     """`score(queries)` for label_pairs: (each part's top `fusion.depth` ranking as (scores, ids) per query, and the
     base model's cosine of every (query, corpus episode), which sets the labels' scale). Dense parts reuse the embed
     stages' vectors (embeddings/<part>.npy, only the query is encoded); BM25 indexes the corpus texts and returns
     what BM25Index.search returns."""
     from podsearch.embeddings import encode_texts, load_embeddings, rows_for
-    from podsearch.encoders import load_encoder
+    from podsearch.encoders import encoder_spec, load_encoder
     from podsearch.retrieval.bm25 import BM25Index
 
     dense = {}
-    for name in ("base", *(p for p in fusion.parts if p == "use")):
+    for name in ("base", *(p for p in fusion.parts if p in ("use", "e5"))):
         ids, matrix = load_embeddings(Path(embeddings) / f"{name}.npy")
-        dense[name] = (load_encoder(name, base_model if name == "base" else None),
+        dense[name] = (load_encoder(name, encoder_spec(name, base_model, e5_model=e5_model or "")),
                        rows_for(ids, matrix, corpus.ids, what=f"{name} embeddings"))
     bm25 = BM25Index(corpus.ids, corpus.texts) if "bm25" in fusion.parts else None
     keys = id_ranks(corpus.ids)

@@ -15,15 +15,17 @@ import pandas as pd
 
 from podsearch.curated import CuratedQuery, relevant_sets
 from podsearch.errors import PodsearchError
-from podsearch.evaluation import HEADLINE, SHIPPED, QuerySet, Run, first_relevant_ranks
+from podsearch.evaluation import HEADLINE, SHIPPED, QuerySet, first_relevant_ranks
 from podsearch.metrics import reciprocal_rank_at_k
+from podsearch.runfiles import runs_from_frame
 
 MRR_K = 30
-SYSTEM_ORDER = ("shipped", "finetuned", "base", "use", "bm25", "hybrid", "teacher")
+SYSTEM_ORDER = ("shipped", "shipped_v1", "finetuned", "base", "use", "e5", "bm25", "hybrid", "teacher")
 SYSTEM_NAMES = {
-    "shipped": "shipped (fusion)", "finetuned": "fine-tuned MiniLM", "base": "base MiniLM (zero-shot)",
-    "use": "USE multilingual (zero-shot)", "bm25": "BM25", "hybrid": "hybrid RRF(BM25, fine-tuned)",
-    "teacher": "teacher (fusion of zero-shot parts)",
+    "shipped": "shipped (fusion)", "shipped_v1": "shipped before E5 (fusion)", "finetuned": "fine-tuned MiniLM",
+    "base": "base MiniLM (zero-shot)",
+    "use": "USE multilingual (zero-shot)", "e5": "multilingual E5-small (zero-shot)", "bm25": "BM25",
+    "hybrid": "hybrid RRF(BM25, fine-tuned)", "teacher": "teacher (fusion of zero-shot parts)",
 }
 SET_TITLES = {
     "curated_test": "Curated test queries (never used to choose anything)",
@@ -183,18 +185,6 @@ def plot_inbatch(train: dict, path: Path) -> Path:
 # ------------------------------------------------------------------------------------------------ documents
 
 
-def runs_from_frame(frame: pd.DataFrame, query_ids: list[str]) -> dict[str, Run]:
-    """Run files (system, query_id, episode_id, rank, score) back into per-system Runs in `query_ids` order."""
-    runs = {}
-    frame = frame.sort_values(["system", "query_id", "rank"])
-    for system, rows in frame.groupby("system", observed=True, sort=False):
-        by_query = {q: (g["episode_id"].tolist(), g["score"].astype(float).tolist())
-                    for q, g in rows.groupby("query_id", sort=False)}
-        runs[str(system)] = Run([by_query.get(q, ([], []))[0] for q in query_ids],
-                                [by_query.get(q, ([], []))[1] for q in query_ids])
-    return runs
-
-
 def _rank_cell(rank) -> str:
     return "-" if rank is None or (isinstance(rank, float) and math.isnan(rank)) else str(int(rank))
 
@@ -253,7 +243,8 @@ def replace_block(text: str, name: str, content: str) -> str:
                      else m.group(0), text)
 
 
-KEY_COMPARISONS = [("shipped", "base"), ("finetuned", "base"), ("shipped", "bm25"), ("shipped", "use"),
+KEY_COMPARISONS = [("shipped", "shipped_v1"), ("shipped", "base"), ("finetuned", "base"), ("shipped", "bm25"),
+                   ("shipped", "use"), ("shipped", "e5"),
                    ("shipped", "finetuned"), ("shipped", "hybrid")]
 
 

@@ -10,11 +10,10 @@ Params read: onnx.int8_tolerance.
 import argparse
 from pathlib import Path
 
-from podsearch.artifacts import read_json
 from podsearch.embeddings import load_embeddings
 from podsearch.errors import exit_on_error
 from podsearch.evaluation import HEADLINE, DenseModel, Runner, add_input_arguments, details, load_eval_data
-from podsearch.onnx_encoder import META, OnnxEncoder
+from podsearch.onnx_encoder import OnnxEncoder
 from podsearch.params import load_params, setup_logging, write_json
 
 MODELS = ("base", "finetuned")
@@ -46,9 +45,8 @@ def main(argv=None):
             delta = {part: {m: round(metrics["int8"][part][m] - fp32[m], 6) for m in HEADLINE}
                      for part, fp32 in metrics["fp32"].items()}
             worst = max(abs(d) for part in delta.values() for d in part.values())
-            probes = read_json(folder / META)["probes"]
             report["models"][name] = {"use_int8": worst <= tolerance, "max_abs_delta": worst, "delta": delta,
-                                      **metrics, "probes": probes}
+                                      **metrics}
             log.info("%s: int8 vs fp32 max |delta| %.4f on %s -> %s", name, worst, ", ".join(HEADLINE),
                      "int8" if worst <= tolerance else "fp32")
         write_json(report, args.out)

@@ -2,9 +2,11 @@
 
 base and finetuned are encoded with their ONNX export (the export stages' models/onnx/<model>): onnxruntime's fused
 graph gives SentenceTransformer's vectors (max abs diff ~2e-7) 1.2-1.3x faster (bench/bench_encode.py). use: numpy.
+e5: multilingual-e5-small (e5.model) on each episode's first e5.max_words words, with E5's "passage: " prefix.
 
-Params read: embed.batch_size; base and finetuned also embed.max_seq_length; compute.engine, compute.ray_address and
-compute.embed.* (with `ray`, Ray actors encode the same batches: the same matrix).
+Params read: embed.batch_size; base and finetuned also embed.max_seq_length; e5 also e5.model and e5.max_words;
+compute.engine, compute.ray_address and compute.embed.* (with `ray`, Ray actors encode the same batches: the same
+matrix).
 """
 import argparse
 import functools
@@ -13,8 +15,8 @@ from pathlib import Path
 
 from podsearch.compute import Compute
 from podsearch.data import load_prepared
-from podsearch.embeddings import encode_texts, encode_texts_on_ray, save_embeddings
-from podsearch.encoders import ENCODER_KINDS, USE_THREADS, EncoderError, load_encoder, load_use
+from podsearch.embeddings import encode_texts, encode_texts_on_ray, first_words, save_embeddings
+from podsearch.encoders import ENCODER_KINDS, USE_THREADS, E5Encoder, EncoderError, load_use
 from podsearch.errors import exit_on_error
 from podsearch.onnx_encoder import OnnxBundle, OnnxEncoder
 from podsearch.params import load_params, setup_logging
@@ -38,23 +40,30 @@ def main(argv=None):
         episodes = load_prepared(args.prepared)
         if args.limit:
             episodes = episodes.head(args.limit)
-        if args.model != "use" and not args.onnx:
+        onnx = args.model in ("base", "finetuned")
+        if onnx and not args.onnx:
             raise EncoderError(f"--onnx is required (the export stage's models/onnx/{args.model})")
-        # no token limit to set for use, so embed_use does not read (or depend on) max_seq_length
-        max_seq_length = None if args.model == "use" else args.max_seq_length or int(params["max_seq_length"])
+        # a token limit only for the ONNX encoders, so embed_use and embed_e5 do not read (or depend on) it
+        max_seq_length = (args.max_seq_length or int(params["max_seq_length"])) if onnx else None
         texts, batch_size, desc = episodes["text"].tolist(), int(params["batch_size"]), f"embed {args.model}"
+        # How to build the encoder: once here, or once per Ray actor with the actor's CPUs as its threads. Here it
+        # gets threads=0, one per core: the whole machine is this stage's.
+        threads = compute.threads if compute.is_ray else 0
+        if args.model == "use":
+            make = functools.partial(load_use, threads=USE_THREADS)
+        elif args.model == "e5":
+            e5 = load_params("e5")
+            texts = [first_words(text, e5["max_words"]) for text in texts]
+            make = functools.partial(E5Encoder, e5["model"], "passage", threads)
+        elif compute.is_ray:  # the export's files travel with the task, to actors on any machine
+            make = OnnxBundle(args.onnx, threads=threads, max_seq_length=max_seq_length)
+        else:
+            make = functools.partial(OnnxEncoder, args.onnx, threads=threads, max_seq_length=max_seq_length)
+        started = time.perf_counter()
         if compute.is_ray:
-            # One encoder per actor, with the actor's CPUs as its threads (USE: USE_THREADS); the actors load it.
-            make = (functools.partial(load_use, threads=USE_THREADS) if args.model == "use"
-                    else OnnxBundle(args.onnx, threads=compute.threads, max_seq_length=max_seq_length))
-            started = time.perf_counter()
             matrix = encode_texts_on_ray(compute, make, texts, batch_size, desc=desc)
         else:
-            # threads=0: one per core, the whole machine is this stage's
-            encoder = (load_encoder("use") if args.model == "use"
-                       else OnnxEncoder(args.onnx, threads=0, max_seq_length=max_seq_length))
-            started = time.perf_counter()
-            matrix = encode_texts(encoder, texts, batch_size, desc=desc)
+            matrix = encode_texts(make(), texts, batch_size, desc=desc)
         save_embeddings(out, episodes["episode_id"].tolist(), matrix)
     seconds = time.perf_counter() - started
     log.info("%d episodes -> %s %s in %.0fs (%.1f episodes/s)", len(episodes), out, matrix.shape, seconds,

@@ -4,8 +4,8 @@
    synthetic, curated_dev, curated_test), stats/eval.json (more cut-offs, judged@10, sizes), the run files
    data/eval/runs/{synthetic,curated}.parquet, and plots/recall_at_k_<set>.csv.
 
-Params read (and nothing else, so evaluate-only changes rerun this stage alone): evaluate.*, fusion.* and
-train.base_model (to encode queries for the base system).
+Params read (and nothing else, so evaluate-only changes rerun this stage alone): evaluate.*, fusion.*,
+train.base_model and e5.model (to encode queries for the base and e5 systems).
 """
 import argparse
 from pathlib import Path
@@ -49,10 +49,12 @@ def main(argv=None):
         data = load_eval_data(args.prepared, args.test, args.queries, args.judgments)
         dense = [s for s in DENSE_SYSTEMS if s in singles]
         base_model = load_params("train")["base_model"] if "base" in dense else None
+        e5_model = load_params("e5")["model"] if "e5" in dense else None
         models = {}
         for name in dense:
             ids, matrix = load_embeddings(Path(args.embeddings) / f"{name}.npy", expected_ids=data.episode_ids)
-            models[name] = DenseModel(ids, matrix, load_encoder(name, encoder_spec(name, base_model, args.finetuned)))
+            spec = encoder_spec(name, base_model, args.finetuned, e5_model)
+            models[name] = DenseModel(ids, matrix, load_encoder(name, spec))
         result = evaluate(data, config.runner(fusions), systems, models, config.stats())
 
         with writing(args.runs, folder=True) as runs:  # the DVC output folder, whole

@@ -1,5 +1,5 @@
 """DVC stage `export_<model>`: a query-time encoder as an ONNX folder -> models/onnx/<model>/ (model.onnx, graph-
-optimized fp32; model.int8.onnx; tokenizer.json; onnx.json with the probe differences vs SentenceTransformer).
+optimized fp32; model.int8.onnx; tokenizer.json; onnx.json), checked against SentenceTransformer on probe sentences.
 
 Params read: onnx.opset; base also train.base_model (its spec).
 """

@@ -1,6 +1,6 @@
 """DVC stage `index`: build the persistent search index (data/index/) from the embed stages' vectors.
 
-No episode is re-encoded: the base, fine-tuned and USE vectors in data/embeddings/ are indexed as they are, with the
+No episode is re-encoded: the base, fine-tuned, USE and E5 vectors in data/embeddings/ are indexed as they are, with the
 prepared episodes supplying BM25 text and display fields. The fused systems of params.yaml `fusion` (hybrid, shipped)
 go into the manifest, so search serves exactly what evaluate measured; `shipped` is its default. The base and
 fine-tuned encoders' ONNX exports (models/onnx/<model>) go in too, with check_int8's decision (stats/onnx.json) on
@@ -18,8 +18,8 @@ from podsearch.params import load_params, setup_logging
 from podsearch.retrieval.fusion import load_fusions
 from podsearch.search.build import IndexConfig, build_index
 
-ENCODERS = ("base", "finetuned", "use")
-ONNX_ENCODERS = ("base", "finetuned")  # use is numpy already
+ENCODERS = ("base", "finetuned", "use", "e5")
+ONNX_ENCODERS = ("base", "finetuned")  # use is numpy already, e5 has its own engine
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -62,6 +62,7 @@ def main(argv=None) -> None:
         onnx = onnx_exports(args.onnx_dir, args.onnx_stats, log)
         config = IndexConfig.from_params(load_params("index"))
         base_model = load_params("train")["base_model"]  # the model embed_base encoded with
+        e5_model = load_params("e5")["model"]  # and embed_e5
         fusions = load_fusions(load_params("fusion"))
         episodes = load_prepared(args.prepared)
         expected = episodes["episode_id"].astype(str).tolist()
@@ -71,7 +72,8 @@ def main(argv=None) -> None:
         }
         manifest = build_index(
             args.out, episodes, embeddings,
-            encoder_specs={name: encoder_spec(name, base_model, args.finetuned_model) for name in ENCODERS},
+            encoder_specs={name: encoder_spec(name, base_model, args.finetuned_model, e5_model)
+                           for name in ENCODERS},
             fusions=fusions, kind=config.kind, snippet_chars=config.snippet_chars, onnx=onnx,
             use_weights=args.use_weights if Path(args.use_weights).exists() else None,
             index_options=config.index_options(),

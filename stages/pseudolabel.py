@@ -1,11 +1,12 @@
 """DVC stage `pseudolabel`: the zero-shot teacher's scores for every train pair and for negatives mined from its top.
 
-data/splits/train.parquet + data/prepared/episodes.parquet + data/embeddings/{base,use}.npy
+data/splits/train.parquet + data/prepared/episodes.parquet + data/embeddings/{base,use,e5}.npy
 -> data/pseudolabels/train.parquet (query, episode_id, generator, teacher_rank, teacher_positive, negative_ids,
    teacher_negatives), stats/pseudolabel.json (counts, the teacher's rank of the positives).
 
 Its own stage so that a train-only change (loss, learning rate, seed, pairs) never redoes it. Params read:
-pseudolabel.*, the teacher's fusion entry (fusion.teacher, fusion.rrf_k, fusion.depth) and train.base_model.
+pseudolabel.*, the teacher's fusion entry (fusion.teacher, fusion.rrf_k, fusion.depth), train.base_model and
+e5.model (the parts' query encoders).
 """
 import argparse
 
@@ -22,7 +23,7 @@ def main(argv=None):
     parser.add_argument("--train", default="data/splits/train.parquet", help="the pairs to label (split stage)")
     parser.add_argument("--episodes", default="data/prepared/episodes.parquet")
     parser.add_argument("--embeddings", default="data/embeddings",
-                        help="the embed stages' folder: base.npy and use.npy score the corpus for the teacher")
+                        help="the embed stages' folder: base.npy and the teacher's dense parts score the corpus")
     parser.add_argument("--out", default="data/pseudolabels/train.parquet")
     parser.add_argument("--stats", default="stats/pseudolabel.json")
     args = parser.parse_args(argv)
@@ -39,7 +40,8 @@ def main(argv=None):
         log.info("teacher %s: %s over %d train episodes, %d queries", TEACHER, teacher.to_dict(),
                  len(corpus.ids), len(pairs))
 
-        score = raw_scorer(corpus, teacher, args.embeddings, load_params("train")["base_model"])
+        score = raw_scorer(corpus, teacher, args.embeddings, load_params("train")["base_model"],
+                           load_params("e5")["model"])
         labels, stats = label_pairs(pairs, corpus, teacher, config, score)
         stats["teacher"] = {"name": TEACHER, **teacher.to_dict()}
         path = write_parquet(labels, args.out)

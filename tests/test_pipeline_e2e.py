@@ -12,13 +12,16 @@ starts from and leaves:
   4. test_querygen_branch_and_metrics_diff      branch exp-querygen (querygen.seed)     -> back on main, checked out
   5. test_ssh_remote_push_pull_and_run_cache   main pushed to an ssh remote on 127.0.0.1 (.dvc/config committed);
                                           git clones pull it, and restore an uncommitted result from the run-cache
-  6. test_exp_run_and_show                `dvc exp run -S train.learning_rate=...` in main's workspace (last: it
+  6. test_study_queued_run_and_compared  a study (experiments.yaml) of 2 variants x 2 seeds queued, run and compared
+                                          from DVC experiments                          -> study committed on main
+  7. test_exp_run_and_show                `dvc exp run -S train.learning_rate=...` in main's workspace (last: it
                                           leaves params.yaml modified)
 Run only these with `pytest -m e2e`; skip them with `pytest -m "not e2e"`.
 """
 from __future__ import annotations
 
 import json
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,7 +36,8 @@ from tests.tiny_models import make_tiny_distiluse
 pytestmark = pytest.mark.e2e
 
 ALL_STAGES = {"download", "prepare", "generate_queries", "split", "pseudolabel", "train", "export_base", "export_finetuned",
-              "unpack_use", "embed_base", "embed_finetuned", "embed_use", "check_int8", "evaluate", "index", "report"}
+              "unpack_use", "embed_base", "embed_finetuned", "embed_use", "embed_e5", "check_int8", "evaluate", "index",
+              "report"}
 UP_TO_DATE = "Data and pipelines are up to date."
 OUTPUTS = [  # every stage output, files and folders, that must exist after a repro (and after a pull)
     "data/raw/podcasts.csv", "data/raw/episodes.csv",
@@ -47,6 +51,7 @@ OUTPUTS = [  # every stage output, files and folders, that must exist after a re
     "data/embeddings/base.npy", "data/embeddings/base.ids.txt",
     "data/embeddings/finetuned.npy", "data/embeddings/finetuned.ids.txt",
     "data/embeddings/use.npy", "data/embeddings/use.ids.txt",
+    "data/embeddings/e5.npy", "data/embeddings/e5.ids.txt",
     "data/index",
     "data/eval/runs/synthetic.parquet", "data/eval/runs/curated.parquet",
 ]
@@ -56,7 +61,7 @@ METRICS = ["stats/prepare.json", "stats/querygen.json", "stats/split.json", "sta
            "plots/recall_at_k_curated_dev.csv", "plots/recall_at_k_curated_test.csv",
            "reports/curated_test_queries.md"]
 HEADLINE = [(query_set, system, metric) for query_set in ("synthetic", "curated_dev", "curated_test")
-            for system in ("base", "finetuned", "bm25", "use", "hybrid", "shipped")
+            for system in ("base", "finetuned", "bm25", "use", "e5", "hybrid", "shipped", "teacher")
             for metric in ("recall@10", "recall@30", "mrr@30")]
 
 # Declared params a stage legitimately does not read in this configuration: keys of alternatives not selected.
@@ -346,6 +351,69 @@ def test_ssh_remote_push_pull_and_run_cache(pipeline):
 
 
 # ------------------------------------------------------------------------------------------------------------- 6
+TINY_STUDY = {"tiny": {
+    "what": "the learning rate, over two seeds", "seeds": [1, 2], "reference": "default",
+    "variants": {"default": {"what": "the committed params"},
+                 "lr-high": {"what": "ten times the learning rate", "set": {"train.learning_rate": 0.03}}}}}
+
+
+def _cells(text: str, group: str, metric: str) -> list[str]:
+    row = next(line for line in text.splitlines() if line.startswith(f"| {group} |") and f"| {metric} |" in line)
+    return [c.strip() for c in row.strip("|").split("|")]
+
+
+def test_study_queued_run_and_compared(pipeline):
+    """A study of two variants x two seeds: the runner queues them with `dvc exp run --queue` and runs the queue;
+    the compare command reads each experiment's run file through DVC and averages the seeds per query; the study's
+    table comes from the same runs. Starts on main (committed) and leaves it so, with the study committed."""
+    project = pipeline.project
+    (project.root / "experiments.yaml").write_text(yaml.safe_dump(TINY_STUDY, sort_keys=False))
+    project.commit("a study")
+    runner = [sys.executable, "-m", "podsearch.experiments"]
+    queued = project.run(*runner, "queue", "tiny", "--run")
+    names = [f"tiny-{variant}-s{seed}" for variant in ("default", "lr-high") for seed in (1, 2)]
+    _check(queued, f"queued 4: {', '.join(names)}" in queued.output, "the runner should queue 2 variants x 2 seeds")
+
+    shown = project.dvc("exp", "show", "--json")
+    exps = {e["name"]: e for e in _experiments(json.loads(shown.stdout))}
+    _check(shown, set(names) <= set(exps), f"dvc exp show should list {names}, lists {sorted(exps)}")
+    for name in names:
+        assert lookup(exps[name]["params"], "train.seed")[1] == int(name[-1]), name
+        assert lookup(exps[name]["params"], "train.learning_rate")[1] == (0.03 if "lr-high" in name else 3.0e-3)
+    again = project.run(*runner, "queue", "tiny")
+    _check(again, "queued 0" in again.output, "runs already made from HEAD are not queued again")
+
+    compare = project.run(sys.executable, "-m", "podsearch.compare", "tiny-default-s*", "tiny-lr-high-s*",
+                          "--resamples", "200")
+    print(f"\n$ python -m podsearch.compare 'tiny-default-s*' 'tiny-lr-high-s*'\n{compare.stdout}")
+    _check(compare, "A = tiny-default-s1, tiny-default-s2 (2 runs): finetuned" in compare.stdout, "side A's runs")
+    # Side A's Recall@30 by hand: each run file fetched from its experiment's commit, per-query recall averaged
+    # over the two seeds, then over the queries.
+    from podsearch.curated import split_queries
+    from podsearch.metrics import per_query
+    from podsearch.runfiles import read_runs
+
+    queries, relevant = split_queries("dev", project.root / "data/curated/queries.yaml",
+                                      project.root / "data/curated/judgments.tsv")
+    per_seed = []
+    for name in names[:2]:
+        out = pipeline.remote_root / f"{name}.parquet"
+        project.dvc("get", ".", "data/eval/runs/curated.parquet", "--rev", exps[name]["rev"], "-o", str(out))
+        runs = read_runs(out, [q.id for q in queries])
+        per_seed.append(per_query(runs["finetuned"].ids, relevant, "recall@30"))
+    cells = _cells(compare.stdout, "all", "recall@30")
+    assert cells[3].startswith(f"{sum(sum(v) for v in per_seed) / (2 * len(queries)):.3f} ["), cells
+
+    table = project.run(*runner, "table", "tiny", "--resamples", "200")
+    text = (project.root / "bench/results/tiny_dev.md").read_text()
+    _check(table, "| **default** (reference) |" in text and "| lr-high | ten times the learning rate" in text,
+           "the study's table should have the reference row and the variant's")
+    lr_row = next(line for line in text.splitlines() if line.startswith("| lr-high |"))
+    assert "| 1, 2 |" in lr_row, lr_row
+    project.git("checkout", "--", ".")  # the table is not committed here
+
+
+# ------------------------------------------------------------------------------------------------------------- 7
 def _experiments(rows: list[dict]) -> list[dict]:
     """Flatten `dvc exp show --json` rows into {name, rev, params, metrics} for each experiment."""
     found = []

@@ -170,10 +170,10 @@ def _embed(stage, folder: Path, model: str, engine: str, onnx: Path | None) -> t
     return (folder / f"{engine}-{model}.ids.txt").read_text().split(), out.read_bytes()
 
 
-@pytest.mark.parametrize("model", ["base", "use"])
+@pytest.mark.parametrize("model", ["base", "use", "e5"])
 def test_ray_embeddings_equal_the_local_engines(cluster, episodes, onnx_folder, model, tmp_path, monkeypatch, caplog):
-    """Same batches, one encoder per actor (with 1 thread where the local engine uses every core): the same
-    matrix, to the bit, and the same ids."""
+    """Same batches, one encoder per actor (with 1 thread where the local engine uses every core; E5's OpenMP
+    threads included): the same matrix, to the bit, and the same ids."""
     caplog.set_level(logging.INFO, logger="podsearch.compute")
     episodes.to_parquet(tmp_path / "episodes.parquet", index=False)
     monkeypatch.chdir(tmp_path)

@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from podsearch.report import replace_block
-from tests.test_evaluate import FakeEncoder, load_stage, write_inputs
+from tests.test_evaluate import SALTS, FakeEncoder, load_stage, write_inputs
 
 README = """# A project
 
@@ -42,7 +42,7 @@ def rendered(tmp_path_factory):
     try:
         ids = write_inputs(root)
         evaluate = load_stage("evaluate")
-        evaluate.load_encoder = lambda kind, spec: FakeEncoder(salt={"base": 0, "finetuned": 1, "use": 2}[kind])
+        evaluate.load_encoder = lambda kind, spec: FakeEncoder(salt=SALTS[kind])
         evaluate.main([])
         sources = {
             "metrics/train.json": {"inbatch_mrr@5_before": 0.81234, "inbatch_mrr@5_after": 0.90011},

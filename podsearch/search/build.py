@@ -3,7 +3,7 @@
 Layout of an index folder (read back by `podsearch.search.engine`):
     manifest.json          encoders (spec, dim, ONNX export), fused systems, default system; the engine reads it first
     meta.parquet           display fields per episode, in the prepared-episodes order
-    vectors/<encoder>/     one saved VectorIndex per encoder (ids inside): vectors/finetuned, vectors/base, vectors/use
+    vectors/<encoder>/     one saved VectorIndex per encoder (ids inside): vectors/finetuned, vectors/base, ...
     bm25/                  BM25Index over the episode text
 """
 from __future__ import annotations
@@ -139,8 +139,9 @@ def build_index(
             export = (onnx or {}).get(name)
             folder = str(use_weights) if spec == USE_SPEC and use_weights else spec
             # relative to out_dir, which tmp becomes (its sibling, so the same relative path)
-            encoders[name] = {"spec": spec, "path": _relative(folder, out_dir), "dim": int(matrix.shape[1]),
-                              "count": len(index),
+            # kind: how the engine loads the spec (the encoder kinds of podsearch.encoders: USE, E5 or ONNX)
+            encoders[name] = {"kind": name, "spec": spec, "path": _relative(folder, out_dir),
+                              "dim": int(matrix.shape[1]), "count": len(index),
                               "onnx": export and dict(export, path=_relative(export["path"], out_dir))}
             log.info("%s: %d vectors of dim %d -> %s", name, len(index), matrix.shape[1], out_dir / VECTORS / name)
 

@@ -30,7 +30,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("query", help="what the episode should be about")
     parser.add_argument("-k", default=None, help="number of results (default from params.yaml search.default_k: 10)")
     parser.add_argument("--system", default=None,
-                        help="shipped (default: the best system measured), finetuned, base, use, bm25 or hybrid")
+                        help="shipped (default: the best system measured), finetuned, base, use, e5, bm25, or a "
+                             "fused system of params.yaml `fusion` (hybrid, teacher, ...)")
     parser.add_argument("--index", default="data/index", help="index folder built by `dvc repro` (stage index)")
     parser.add_argument("--json", action="store_true", help="print results as JSON for scripts")
     parser.add_argument("--timing", action="store_true", help="print start-up and query times to stderr")

@@ -21,7 +21,7 @@ import pyarrow.parquet
 from podsearch.artifacts import read_json, reading
 from podsearch.config import from_section
 from podsearch.embeddings import normalize
-from podsearch.encoders import USE_SPEC, Encoder
+from podsearch.encoders import Encoder
 from podsearch.errors import PodsearchError
 from podsearch.retrieval.fusion import Fusion
 from podsearch.retrieval.index import load_index
@@ -101,14 +101,15 @@ def model_location(entry: dict[str, Any], index_dir: Path) -> str:
 
 
 def load_query_encoder(entry: dict[str, Any], index_dir: Path, threads: int = 1):
-    """USE for the `use` spec (from unpack_use's uncompressed weights when the index names them); else the
-    encoder's ONNX export (onnxruntime: no torch import, ~0.15 s to load; int8
-    where the index says so); else, with the reason logged, SentenceTransformer (its import alone takes ~5 s here)."""
-    if entry["spec"] == USE_SPEC:
-        from podsearch.encoders import load_use
+    """USE for kind `use` (from unpack_use's uncompressed weights when the index names them); E5 with its query
+    prefix for kind `e5`; else the encoder's ONNX export (onnxruntime: no torch import, ~0.15 s to load; int8 where
+    the index says so); else, with the reason logged, SentenceTransformer (its import alone takes ~5 s here)."""
+    if entry["kind"] in ("use", "e5"):
+        from podsearch.encoders import E5Encoder, load_use
 
         folder = model_location(entry, index_dir) if entry.get("path") else None
-        model = load_use(threads=max(threads, 1), folder=folder)
+        model = (load_use(threads=max(threads, 1), folder=folder) if entry["kind"] == "use"
+                 else E5Encoder(folder or entry["spec"], "query", threads=max(threads, 1)))
         model.encode(["warm up"])
         return model
     from podsearch.onnx_encoder import OnnxEncoder, OnnxError

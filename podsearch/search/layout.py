@@ -7,4 +7,5 @@ META = "meta.parquet"
 VECTORS = "vectors"
 BM25 = "bm25"
 BM25_SYSTEM = "bm25"
-FORMAT_VERSION = 4  # 3: encoders name their ONNX export; 4: local model paths relative to the index folder
+# 3: encoders name their ONNX export; 4: local model paths relative to the index folder; 5: encoders name their kind
+FORMAT_VERSION = 5
