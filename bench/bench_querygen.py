@@ -15,9 +15,9 @@ from pathlib import Path
 import pandas as pd
 import torch
 
+from podsearch import tiny_models as tiny
 from podsearch.params import load_params
 from podsearch.querygen import GenerationContext, make_generator
-from tests import test_querygen_tiny as tiny
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -55,24 +55,20 @@ def _sampler_line(args, metrics: dict[str, Any]) -> str:
             "positive and mined negatives only (distillation from the teacher's scores), so rows may share a text.")
 
 
-def render_model_card(
-    *,
-    model,
-    model_name: str,
-    base_model: str,
-    args,
-    loss,
-    metrics: dict[str, Any],
-    data: dict[str, Any],
-) -> str:
-    """Markdown card. `data` describes the training data: generators (name -> pair count), train/eval episodes and
-    pairs; `metrics` is what metrics/train.json records (steps, trained pairs, in-batch scores)."""
+def render_model_card(*, model, model_name: str, run, stats: dict[str, Any], generators: dict[str, int],
+                      split_episodes: int) -> str:
+    """Markdown card. `run` is train_encoder's TrainRun (training arguments, loss, in-batch MRR@5); `stats` what
+    stats/train.json records (base model, counts, the other in-batch scores); `generators` the selected pairs per
+    query generator; `split_episodes` the train split's episodes."""
+    metrics = {**stats, **run.metrics}
+    base_model = stats["base_model"]
+    args = run.args
     dimension = model.get_embedding_dimension()
-    loss_name = f"{type(loss).__module__}.{type(loss).__name__}"
-    loss_params = {k: _plain(v) for k, v in loss.get_config_dict().items()}
+    loss_name = f"{type(run.loss).__module__}.{type(run.loss).__name__}"
+    loss_params = {k: _plain(v) for k, v in run.loss.get_config_dict().items()}
     steps = int(metrics.get("steps", 0))
     params = training_parameters(args, steps)
-    generators = ", ".join(f"`{name}` ({count} pairs)" for name, count in sorted(data.get("generators", {}).items()))
+    generators_line = ", ".join(f"`{name}` ({count} pairs)" for name, count in sorted(generators.items()))
     return f"""---
 library_name: sentence-transformers
 pipeline_tag: sentence-similarity
@@ -109,17 +105,17 @@ print(model.similarity(query_embeddings, episode_embeddings))
 
 ## Training data
 
-Synthetic (query, episode) pairs made by the `generate_queries` stage; generators: {generators or "n/a"}.
-Split by episode (no episode in two splits): {data.get("train_episodes", "n/a")} train episodes
-({data.get("train_pairs_available", "n/a")} pairs, {metrics.get("train_pairs", "n/a")} selected by
-`max_train_pairs`), {data.get("eval_episodes", "n/a")} eval episodes ({data.get("eval_pairs", "n/a")} queries).
+Synthetic (query, episode) pairs made by the `generate_queries` stage; generators: {generators_line or "n/a"}.
+Split by episode (no episode in two splits): {split_episodes} train episodes
+({metrics.get("train_pairs_available", "n/a")} pairs, {metrics.get("train_pairs", "n/a")} selected by
+`max_train_pairs`), {metrics.get("eval_episodes", "n/a")} eval episodes ({metrics.get("eval_queries", "n/a")} queries).
 The sampler yielded {metrics.get("trained_pairs", "n/a")} pairs in {steps} steps
 ({metrics.get("batches_per_epoch", "n/a")} batches per epoch, smallest batch {metrics.get("smallest_batch", "n/a")}).
 
 ## Evaluation
 
 In-batch ranking on the eval split: every eval query ranks its own episode among all eval episodes
-(sentence-transformers `RerankingEvaluator`, cosine similarity, at_k=5).
+(sentence-transformers `InformationRetrievalEvaluator`, cosine similarity; MAP over all eval episodes).
 
 {_metrics_table(metrics)}
 

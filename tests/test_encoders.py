@@ -86,7 +86,7 @@ def test_e5_from_a_sentence_transformers_folder_uses_the_prefixes(tmp_path):
 
     from podsearch.embeddings import normalize
     from podsearch.encoders import E5Encoder
-    from tests.tiny_models import make_tiny_xlm_roberta
+    from podsearch.tiny_models import make_tiny_xlm_roberta
 
     folder = make_tiny_xlm_roberta(tmp_path / "tiny-e5", words=" ".join(E5_TEXTS).split())
     model = SentenceTransformer(folder, device="cpu")

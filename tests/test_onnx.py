@@ -40,7 +40,7 @@ def _st(folder: str):
 def exported(tmp_path_factory) -> dict[str, tuple[str, Path]]:
     """{kind: (sentence-transformers folder, ONNX folder)} for the three tiny models."""
     from podsearch.onnx_encoder import export_onnx
-    from tests import tiny_models
+    from podsearch import tiny_models
 
     words = " ".join(QUERIES).split()
     out = {}

@@ -10,13 +10,13 @@ import pandas as pd
 import pytest
 import yaml
 
+from podsearch import tiny_models as tiny
 from podsearch.embeddings import length_sorted_batches
 from podsearch.querygen import GenerationContext, QueryGenError, generate_pairs, make_generator, runner
 from podsearch.querygen.base import Candidate, judge
 from podsearch.querygen.filters import DocumentFrequencies, program_label, reject_reason, tidy, without_furniture
 from podsearch.querygen.instruct import parse_queries
 from podsearch.querygen.pseudo import ICT, SHOW_TITLE, TITLE, split_sentences
-from tests import test_querygen_tiny as tiny
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -291,7 +291,7 @@ def test_keyword_generator_on_real_sample(prepared_df, tmp_path):
     from sentence_transformers import SentenceTransformer
 
     from podsearch.querygen.keyword import candidate_phrases, maximal_marginal_relevance
-    from tests.tiny_models import make_tiny_distiluse
+    from podsearch.tiny_models import make_tiny_distiluse
 
     model_dir = make_tiny_distiluse(tmp_path / "tiny", words=" ".join(prepared_df["text"]).split()[:3000])
     vectors = SentenceTransformer(model_dir, device="cpu").encode(prepared_df["text"].tolist(),

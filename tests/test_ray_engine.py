@@ -16,12 +16,12 @@ import pandas as pd
 import pytest
 import yaml
 
+from podsearch import tiny_models as tiny
 from podsearch.artifacts import TEMP_PREFIX
 from podsearch.compute import Compute, ComputeError, connect, pool_size
 from podsearch.querygen import GenerationContext, generate_pairs, runner
 from podsearch.querygen.filters import DocumentFrequencies
 from podsearch.querygen.pseudo import PseudoGenerator
-from tests import test_querygen_tiny as tiny
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "fixtures"
@@ -151,7 +151,7 @@ def onnx_folder(episodes, tmp_path_factory) -> Path:
     from sentence_transformers import SentenceTransformer
 
     from podsearch.onnx_encoder import export_onnx
-    from tests.tiny_models import make_tiny_bert
+    from podsearch.tiny_models import make_tiny_bert
 
     base = tmp_path_factory.mktemp("tiny-bert")
     model = make_tiny_bert(base / "st", words=" ".join(episodes["text"]).split()[:2000])
@@ -236,7 +236,7 @@ def test_missing_ray_unreachable_head_and_a_pool_that_cannot_fit(monkeypatch):
 
 def test_the_local_engine_and_search_never_import_ray(tmp_path):
     code = (
-        "import sys, tests.test_querygen_tiny as tiny\n"
+        "import sys, podsearch.tiny_models as tiny\n"
         "from podsearch.compute import Compute\n"
         "from podsearch.embeddings import encode_texts\n"
         "from podsearch.querygen import generate_pairs\n"

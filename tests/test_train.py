@@ -1,4 +1,5 @@
-"""Training stage: tiny recipe-shaped model end to end, dense-duplicate batching, subsampling, in-batch eval."""
+"""Training stage: tiny recipe-shaped model end to end, every loss, dense-duplicate batching, subsampling, denoising,
+in-batch eval."""
 from __future__ import annotations
 
 import json
@@ -11,22 +12,19 @@ import pytest
 import yaml
 
 from podsearch.data import PREPARED_COLUMNS
+from podsearch.tiny_models import make_tiny_distiluse
 from podsearch.training import (
     TrainConfig,
     TrainDataError,
-    add_negatives,
     attach_distillation,
     attach_documents,
     denoise,
     load_model,
     make_inbatch_evaluator,
-    other_languages,
     round_robin_subsample,
+    run_inbatch_eval,
     train_encoder,
 )
-from tests.tiny_models import make_tiny_distiluse
-
-ROOT = Path(__file__).resolve().parents[1]
 
 TOPICS = ["jazz history", "football tactics", "true crime", "startup money", "space science", "cooking pasta",
           "film reviews", "kids stories", "world news", "health sleep", "video games", "travel japan"]
@@ -87,45 +85,36 @@ def test_dense_duplicates_do_not_hang_and_every_pair_is_trained(tiny_model_dir, 
     assert len(upstream) == 1  # the length the Trainer would trust: it would train on 5 of 15 pairs
 
     with _Alarm(60):
-        result = train_encoder(load_model(config), pairs, config, tmp_path / "ckpt")
-    metrics = result.metrics
-    assert metrics["trained_pairs"] == 15
-    assert metrics["trained_distinct_pairs"] == 15
-    assert metrics["steps"] == 3 == metrics["batches_per_epoch"]  # 3 batches of the 5 distinct documents
-    assert metrics["smallest_batch"] == 5
-    assert metrics["pairs_per_second"] > 0
+        run = train_encoder(load_model(config), pairs, config, tmp_path / "ckpt")
+    stats = run.stats
+    assert stats["trained_pairs"] == 15
+    assert stats["trained_distinct_pairs"] == 15
+    assert stats["steps"] == 3 == stats["batches_per_epoch"]  # 3 batches of the 5 distinct documents
+    assert stats["smallest_batch"] == 5
+    assert run.timings["pairs_per_second"] > 0 and run.metrics == {}  # no evaluator given
+    assert not list((tmp_path / "ckpt").iterdir())  # the Trainer saves nothing in its output_dir
 
 
-def test_negatives_hard_and_same_show(tiny_model_dir, tmp_path):
+@pytest.mark.parametrize("loss", ["mnrl", "cached_mnrl"])
+def test_in_batch_negative_losses_train_on_pairs(tiny_model_dir, tmp_path, loss):
     episodes = _episodes(12)
-    episodes["show_id"] = [f"show{i % 4}" for i in range(12)]  # 4 shows of 3 episodes
     pairs = attach_documents(_pairs(episodes, per_episode=1), episodes)
-    vectors = dict(zip(episodes["episode_id"], np.eye(12, 16, dtype=np.float32)))  # orthogonal episodes
-    # Each query sits right on its own episode, a little towards the next one: that one is its hard negative.
-    ids = episodes["episode_id"].tolist()
-    queries = np.stack([vectors[ids[i]] + 0.3 * vectors[ids[(i + 1) % 12]] for i in range(12)])
-    queries /= np.linalg.norm(queries, axis=1, keepdims=True)
-    hard, counts = add_negatives(pairs, episodes, "hard", queries, vectors, depth=12)
-    assert counts == {"same_show": 0, "hard": 12, "no_negative": 0}
-    text = episodes.set_index("episode_id")["text"]
-    assert hard["negative"].tolist() == [text[ids[(i + 1) % 12]] for i in range(12)]
-    same, counts = add_negatives(pairs, episodes, "same_show", queries, vectors)
-    assert counts["same_show"] == 12
-    show = episodes.set_index("episode_id")["show_id"]
-    by_text = dict(zip(episodes["text"], episodes["episode_id"]))
-    for episode_id, negative in zip(same["episode_id"], same["negative"]):
-        assert by_text[negative] != episode_id and show[by_text[negative]] == show[episode_id]
-    with pytest.raises(TrainDataError, match="train.negatives: 'random'"):
-        add_negatives(pairs, episodes, "random", queries, vectors)
-    # Triplets train end to end (the loss reads anchor, positive, negative), with either loss
-    for loss in ("mnrl", "cached_mnrl"):
-        config = TrainConfig(base_model=tiny_model_dir, batch_size=6, max_seq_length=32, device="cpu", loss=loss,
-                             mini_batch_size=2)
-        result = train_encoder(load_model(config), hard, config, tmp_path / loss)
-        assert result.metrics["trained_pairs"] == 12 and type(result.loss).__name__.startswith(
-            {"mnrl": "Multiple", "cached_mnrl": "Cached"}[loss])
+    config = TrainConfig(base_model=tiny_model_dir, batch_size=6, max_seq_length=32, device="cpu", loss=loss,
+                         mini_batch_size=2)
+    run = train_encoder(load_model(config), pairs, config, tmp_path / loss)
+    assert run.stats["trained_pairs"] == 12 and run.stats["steps"] == 2 and run.stats["negatives"] == {}
+    assert type(run.loss).__name__ == {"mnrl": "MultipleNegativesRankingLoss",
+                                       "cached_mnrl": "CachedMultipleNegativesRankingLoss"}[loss]
+    if loss == "cached_mnrl":
+        assert run.loss.mini_batch_size == 2
+
+
+def test_unknown_loss_is_named(tiny_model_dir, tmp_path):
+    episodes = _episodes(4)
+    pairs = attach_documents(_pairs(episodes, per_episode=1), episodes)
+    config = TrainConfig(base_model=tiny_model_dir, device="cpu", loss="triplet")
     with pytest.raises(TrainDataError, match="train.loss: 'triplet'"):
-        train_encoder(load_model(config), hard, TrainConfig(base_model=tiny_model_dir, loss="triplet"), tmp_path)
+        train_encoder(load_model(config), pairs, config, tmp_path)
 
 
 def test_round_robin_subsample_takes_one_pair_per_episode_first():
@@ -140,27 +129,6 @@ def test_round_robin_subsample_takes_one_pair_per_episode_first():
     assert len(round_robin_subsample(pairs, None, seed=1)) == 30
 
 
-def test_other_languages_first_takes_every_pair_outside_the_main_language_before_the_rest():
-    episodes = _episodes(12)
-    episodes["language"] = ["English"] * 9 + ["German", "German", "Dutch"]
-    pairs = _pairs(episodes)  # 3 per episode: 27 English, 9 other
-    language, other = other_languages(pairs, episodes)
-    assert int(other.sum()) == 9 and set(language[~other]) == {"English"}
-    picked = round_robin_subsample(pairs.assign(language=language), 12, seed=1, first=other)
-    assert (picked["language"] != "English").sum() == 9
-    assert picked.loc[picked["language"] == "English", "episode_id"].nunique() == 3
-    # among the pairs that come first, still one per episode before a second
-    few = round_robin_subsample(pairs.assign(language=language), 3, seed=1, first=other)
-    assert few["episode_id"].nunique() == 3 and set(few["language"]) <= {"German", "Dutch"}
-    # nothing marked first: the same draw as without the option
-    pd.testing.assert_frame_equal(round_robin_subsample(pairs, 12, seed=1),
-                                  round_robin_subsample(pairs, 12, seed=1, first=pd.Series(False, pairs.index)))
-    # a tie for the main language goes to the first name, so the choice never depends on row order
-    tied = episodes.assign(language=["English"] * 6 + ["Dutch"] * 6)
-    tied_language, tied_other = other_languages(pairs.iloc[::-1], tied)
-    assert set(tied_language[~tied_other]) == {"Dutch"}
-
-
 def test_attach_documents_prefers_passage_and_rejects_unknown_episodes():
     episodes = _episodes(3)
     pairs = _pairs(episodes, per_episode=1)
@@ -172,17 +140,13 @@ def test_attach_documents_prefers_passage_and_rejects_unknown_episodes():
         attach_documents(bad, episodes)
 
 
-def test_inbatch_evaluator_matches_upstream_and_encodes_each_text_once(tiny_model_dir):
+def test_inbatch_evaluator_matches_an_independent_ranking_and_encodes_each_text_once(tiny_model_dir):
     from sentence_transformers import SentenceTransformer
-    from sentence_transformers.sentence_transformer.evaluation import RerankingEvaluator
 
     episodes = _episodes(6)
     eval_pairs = _pairs(episodes)
     model = SentenceTransformer(tiny_model_dir, device="cpu")
-    ours = make_inbatch_evaluator(eval_pairs, episodes)
-    sample = ours.samples[0]
-    assert len(sample["positive"]) == 1 and len(sample["negative"]) == 5  # all other eval episodes
-    upstream = RerankingEvaluator(ours.samples, at_k=5, name="inbatch", write_csv=False)
+    evaluator = make_inbatch_evaluator(eval_pairs, episodes)
 
     encoded = []
     original = model.encode_document
@@ -192,12 +156,49 @@ def test_inbatch_evaluator_matches_upstream_and_encodes_each_text_once(tiny_mode
         return original(inputs, **kwargs)
 
     model.encode_document = counting
-    scores = ours(model)
+    scores = run_inbatch_eval(evaluator, model)
     assert len(encoded) == 6  # each eval episode once, not 18 queries x 6 candidates
     model.encode_document = original
-    expected = upstream(model)
-    for key in ("inbatch_map", "inbatch_mrr@5", "inbatch_ndcg@5"):
-        assert scores[key] == pytest.approx(expected[key], abs=1e-5)
+
+    # Each query's cosine with every eval episode, and the rank of its own episode among them
+    ids = sorted(eval_pairs["episode_id"].unique())
+    queries = model.encode(eval_pairs["query"].tolist())
+    documents = model.encode(episodes.set_index("episode_id")["text"][ids].tolist())
+    queries /= np.linalg.norm(queries, axis=1, keepdims=True)
+    documents /= np.linalg.norm(documents, axis=1, keepdims=True)
+    similarity = queries @ documents.T
+    own = similarity[np.arange(len(queries)), [ids.index(e) for e in eval_pairs["episode_id"]]]
+    rank = 1 + (similarity > own[:, None]).sum(axis=1)
+    assert len(set(rank)) > 1  # the check means something: not every query finds its episode first
+    expected = {"mrr@5": np.mean(np.where(rank <= 5, 1 / rank, 0.0)), "map": np.mean(1 / rank),
+                "ndcg@5": np.mean(np.where(rank <= 5, 1 / np.log2(rank + 1), 0.0))}
+    assert scores == pytest.approx(expected, abs=1e-6)
+
+
+STAGE_ARGS = ["--train", "splits/train.parquet", "--eval", "splits/eval.parquet", "--episodes", "episodes.parquet",
+              "--out", "model", "--metrics", "train.json", "--stats", "stats.json", "--timings", "logs/train.json",
+              "--live", "live"]
+
+
+def _stage_inputs(folder: Path, base_model: str, labelled: bool = False, **train) -> pd.DataFrame:
+    """STAGE_ARGS' inputs in `folder`: 24 episodes (the last 6 German), 3 pairs each, the first 6 episodes' pairs for
+    eval, params.yaml's train section. Returns the episodes."""
+    episodes = _episodes(24).assign(language=["English"] * 18 + ["German"] * 6)
+    pairs = _pairs(episodes)
+    if labelled:
+        pairs = _labelled(episodes, pairs, np.random.default_rng(0))
+    (folder / "splits").mkdir(parents=True)
+    is_eval = pairs["episode_id"].isin(set(episodes["episode_id"][:6]))
+    pairs[~is_eval].to_parquet(folder / "splits/train.parquet")
+    pairs[is_eval].to_parquet(folder / "splits/eval.parquet")
+    episodes.to_parquet(folder / "episodes.parquet")
+    params = {
+        "base_model": base_model, "batch_size": 8, "epochs": 1, "warmup_ratio": 0.1, "learning_rate": 3.0e-4,
+        "weight_decay": 0.01, "max_grad_norm": 1.0, "scale": 20.0, "max_seq_length": 32, "max_train_pairs": 40,
+        "seed": 7, "logging_steps": 2, "device": "auto", **train,
+    }
+    (folder / "params.yaml").write_text(yaml.safe_dump({"train": params}))
+    return episodes
 
 
 def test_train_stage_end_to_end_saves_reloadable_model_and_card(tiny_model_dir, tmp_path, monkeypatch):
@@ -205,27 +206,12 @@ def test_train_stage_end_to_end_saves_reloadable_model_and_card(tiny_model_dir, 
 
     import stages.train as stage
 
-    episodes = _episodes(24)
-    pairs = _pairs(episodes)
-    split_dir = tmp_path / "splits"
-    split_dir.mkdir()
-    eval_ids = set(episodes["episode_id"][:6])
-    pairs[~pairs["episode_id"].isin(eval_ids)].to_parquet(split_dir / "train.parquet")
-    pairs[pairs["episode_id"].isin(eval_ids)].to_parquet(split_dir / "eval.parquet")
-    episodes.to_parquet(tmp_path / "episodes.parquet")
-    params = {"train": {
-        "base_model": tiny_model_dir, "batch_size": 8, "epochs": 1, "warmup_ratio": 0.1, "learning_rate": 3.0e-4,
-        "weight_decay": 0.01, "max_grad_norm": 1.0, "scale": 20.0, "max_seq_length": 32, "max_train_pairs": 40,
-        "seed": 7, "logging_steps": 2, "device": "auto",
-    }}
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    episodes = _stage_inputs(tmp_path, tiny_model_dir)
     monkeypatch.chdir(tmp_path)
     before = SentenceTransformer(tiny_model_dir, device="cpu").encode(["jazz history"])
 
     with _Alarm(60):
-        stage.main(["--train", "splits/train.parquet", "--eval", "splits/eval.parquet",
-                    "--episodes", "episodes.parquet", "--out", "model", "--metrics", "train.json",
-                    "--stats", "stats.json", "--timings", "logs/train.json", "--live", "live"])
+        stage.main(STAGE_ARGS)
 
     quality = json.loads(Path("train.json").read_text())
     assert set(quality) == {"inbatch_mrr@5_before", "inbatch_mrr@5_after"}  # metrics: quality only
@@ -235,6 +221,9 @@ def test_train_stage_end_to_end_saves_reloadable_model_and_card(tiny_model_dir, 
     assert not set(timings) & set(metrics)
     assert metrics["train_pairs"] == 40 and metrics["train_pairs_available"] == 54
     assert metrics["trained_pairs"] == 40 and metrics["train_episodes"] == 18
+    picked = round_robin_subsample(pd.read_parquet("splits/train.parquet"), 40, seed=7)
+    language = picked["episode_id"].map(episodes.set_index("episode_id")["language"])
+    assert metrics["trained_pairs_by_language"] == language.value_counts().to_dict()
     assert metrics["steps"] == 5  # 40 pairs over 18 distinct documents fill batches of 8
     for key in ("inbatch_mrr@5_before", "inbatch_mrr@5_after", "inbatch_map_before", "inbatch_map_after"):
         assert 0.0 <= metrics[key] <= 1.0
@@ -245,7 +234,8 @@ def test_train_stage_end_to_end_saves_reloadable_model_and_card(tiny_model_dir, 
     assert live["loss"] == pytest.approx(loss["loss"].iloc[-1]) and live["step"] == 5
     assert live["train"]["loss"] == pytest.approx(metrics["final_loss"])  # the Trainer's mean over the run
     assert not list(Path("live").rglob("*runtime*")) and not list(Path("live").rglob("*per_second*"))
-    assert not Path("live/params.yaml").exists() and not Path("live/dvc.yaml").exists()
+    assert yaml.safe_load(Path("live/params.yaml").read_text())["output_dir"] == "model"  # the Trainer's arguments
+    assert not Path("live/dvc.yaml").exists()
 
     reloaded = SentenceTransformer("model", device="cpu")
     after = reloaded.encode(["jazz history"])
@@ -301,9 +291,10 @@ def test_distillation_moves_the_student_towards_the_teacher(tiny_model_dir, tmp_
         return float((p * (p.log() - torch.log_softmax(student / 0.05, dim=1))).sum(dim=1).mean())
 
     before = disagreement()
-    result = train_encoder(model, data, config, tmp_path / "ckpt")
-    assert type(result.loss).__name__ == {"margin_mse": "MarginMSELoss", "kldiv": "DistillKLDivLoss"}[loss]
-    assert result.metrics["steps"] == 24  # 12 pairs in batches of 4, 8 epochs: plain batches, no dedup
+    run = train_encoder(model, data, config, tmp_path / "ckpt")
+    assert type(run.loss).__name__ == {"margin_mse": "MarginMSELoss", "kldiv": "DistillKLDivLoss"}[loss]
+    assert run.stats["steps"] == 24  # 12 pairs in batches of 4, 8 epochs: plain batches, no dedup
+    assert run.stats["negatives"] == {"teacher_mined_per_pair": 2} and run.stats["batches_per_epoch"] == 0
     assert disagreement() < 0.5 * before
 
 
@@ -325,31 +316,29 @@ def test_distillation_inputs_are_checked(tiny_model_dir):
     assert denoise(labelled, None) == (labelled, {})
     with pytest.raises(TrainDataError, match="teacher_rank"):
         denoise(pairs, 5)
-    with pytest.raises(TrainDataError, match="train.negatives: 'hard' with train.loss margin_mse"):
-        TrainConfig.from_params({"base_model": tiny_model_dir, "loss": "margin_mse", "negatives": "hard"})
 
 
-@pytest.mark.parametrize("maker", ["distiluse", "bert"])
-def test_freeze_layers_trains_only_the_layers_above(tmp_path, maker):
-    """train.freeze_layers: the token embeddings and the bottom N layers keep the base's weights bit for bit, the
-    layers above them do train; asking for more layers than the model has is a config error."""
-    import torch
+def test_train_stage_with_the_default_loss_writes_the_same_bytes_twice(tiny_model_dir, tmp_path, monkeypatch):
+    """margin_mse (params.yaml's loss) with GPL denoising, run twice: the model folder, metrics, stats and DVCLive's
+    files are the same bytes (only logs/train.json, the wall times, may differ)."""
+    import stages.train as stage
 
-    from podsearch.training import transformer_layers
-    from tests.tiny_models import make_tiny_bert
-
-    words = " ".join(TOPICS + ["episode", "about", "show", "more", "best", "podcast", "on"]).split()
-    folder = (make_tiny_distiluse if maker == "distiluse" else make_tiny_bert)(tmp_path / "m", words=words)
-    episodes = _episodes(12)
-    pairs = _labelled(episodes, attach_documents(_pairs(episodes, per_episode=1), episodes), np.random.default_rng(0))
-    config = TrainConfig(base_model=folder, batch_size=4, max_seq_length=32, device="cpu", loss="margin_mse",
-                         learning_rate=5e-3, epochs=2, warmup_ratio=0.0, distill_negatives=2, freeze_layers=1)
-    model = load_model(config)
-    embeddings, layers = transformer_layers(model)
-    before = [[p.detach().clone() for p in m.parameters()] for m in (embeddings, layers[0], layers[1])]
-    train_encoder(model, attach_distillation(pairs, episodes, 2), config, tmp_path / "ckpt")
-    after = [list(m.parameters()) for m in (embeddings, layers[0], layers[1])]
-    unchanged = [all(torch.equal(b, a) for b, a in zip(bs, as_)) for bs, as_ in zip(before, after)]
-    assert unchanged == [True, True, False]
-    with pytest.raises(TrainDataError, match="train.freeze_layers: 3; the model has 2 layers"):
-        load_model(TrainConfig(base_model=folder, device="cpu", freeze_layers=3))
+    outputs = []
+    for name in ("first", "second"):
+        folder = tmp_path / name
+        _stage_inputs(folder, tiny_model_dir, labelled=True, loss="margin_mse", distill_negatives=2,
+                      max_teacher_rank=2)
+        monkeypatch.chdir(folder)
+        with _Alarm(60):
+            stage.main(STAGE_ARGS)
+        written = [p for p in folder.rglob("*") if p.is_file() and p.parts[len(folder.parts)] in
+                   ("model", "live", "train.json", "stats.json")]
+        outputs.append({str(p.relative_to(folder)): p.read_bytes() for p in sorted(written)})
+    assert outputs[0] == outputs[1]
+    assert {"model/model.safetensors", "live/metrics.json", "live/params.yaml", "live/plots/metrics/loss.tsv"} <= set(
+        outputs[0])
+    stats = json.loads(outputs[0]["stats.json"])
+    assert stats["denoised"] == {"kept": 36, "teacher_rank_too_low": 18} and stats["train_pairs"] == 36
+    assert stats["negatives"] == {"teacher_mined_per_pair": 2} and stats["batches_per_epoch"] == 0
+    card = outputs[0]["model/README.md"].decode()
+    assert "MarginMSELoss" in card and "distillation from the teacher's scores" in card
