@@ -7,7 +7,7 @@ max abs difference between the two matrices, and the retrieval metrics of both (
 episode is in the slice, searched over the slice, queries encoded once with the same encoder).
 
 Run from the repository root after the export stages, e.g.
-    python bench/bench_encode.py --model finetuned --episodes 480
+    python -m bench.bench_encode --model finetuned --episodes 480
 """
 import argparse
 import time

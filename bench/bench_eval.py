@@ -2,7 +2,7 @@
 recipe's per-query loop (encode one query, query the index, repeat) on the same exact index and the same queries.
 
 Prints both wall times and the speed-up ratio. Run from the repository root after the embed stage, e.g.
-    python bench/bench_eval.py --model base --queries 300
+    python -m bench.bench_eval --model base --queries 300
 Queries come from data/splits/test.parquet when it exists, else from the curated collection (data/curated/).
 """
 import argparse

@@ -1,6 +1,6 @@
 """How the pipeline scales from the 5,633-episode sample to the Kaggle dataset's 873,820 episodes (issue 13).
 
-For each size, Kaggle-shaped inputs are made from the real sample (bench/scale_inputs.py), then every step runs the
+For each size, Kaggle-shaped inputs are made from the real sample (podsearch/scale_inputs.py), then every step runs the
 library code the stages call, each in a process of its own so that its peak memory (ru_maxrss) is its own:
 
     prepare     podsearch.data load_raw + prepare_episodes (params.yaml prepare), parquet written
@@ -10,8 +10,8 @@ library code the stages call, each in a process of its own so that its peak memo
     exact       make_index("exact") over the corpus vectors, built and saved; latency of one query
     hnsw        make_index("hnsw") as evaluate builds it: M evaluate.hnsw_m, efSearch evaluate.hnsw_ef_search,
                 efConstruction 200 (the default); built, saved; latency; recall@10 against exact
-    hnsw_fast   the same index with efConstruction 80 and efSearch 256: a third of the build time for the same recall
-                (measured at 100k vectors: build 170 s -> 54 s, recall@10 0.982 -> 0.979)
+    hnsw_fast   the same index with efConstruction 80 and efSearch 256: about a third of the build time for a little
+                less recall (both against exact at every size: bench/results/scale.md, read in docs/scale.md)
     evaluate    podsearch.evaluation Runner: 300 synthetic test queries, BM25 + fine-tuned + hybrid, whole corpus
 
 `inputs` (writing the CSVs) and `vectors` (the corpus vectors) are the benchmark's own set-up, timed apart.
@@ -24,13 +24,13 @@ Latency and recall queries are the curated queries (typed by a person) encoded b
 query per search call, as `search` does. Encoding the corpus itself is measured apart (--encode): the real encoder
 on 1,000 real episodes, extrapolated.
 
-    nice -n 19 python bench/bench_scale.py                      # every size: ~2 h on the busy 2-core CPU
-    nice -n 19 python bench/bench_scale.py --sizes 1 10         # multiples of the sample; `full` = 873,820
-    nice -n 19 python bench/bench_scale.py --encode             # encoder cost per 1,000 episodes
-    python bench/bench_scale.py --report                        # table, CSV and plot from the recorded results
+    nice -n 19 python -m bench.bench_scale                      # every size: ~2 h on the busy 2-core CPU
+    nice -n 19 python -m bench.bench_scale --sizes 1 10         # multiples of the sample; `full` = 873,820
+    nice -n 19 python -m bench.bench_scale --encode             # encoder cost per 1,000 episodes
+    python -m bench.bench_scale --report                        # table, CSV and plot from the recorded results
 
-Writes bench/results/scale.{md,csv,png} (the CSV is a DVC plot, see dvc.yaml) and keeps each step's raw record in
-bench/results/scale.json, merged per size, so a size or a step can be rerun alone.
+Writes bench/results/scale.{md,csv,png} (podsearch/scale_report.py; the CSV is a DVC plot, see dvc.yaml) and keeps
+each step's raw record in bench/results/scale.json, merged per size, so a size or a step can be rerun alone.
 """
 from __future__ import annotations
 
@@ -46,14 +46,10 @@ from pathlib import Path
 
 import numpy as np
 
+from podsearch.scale_study import FULL_EPISODES, SAMPLE_EPISODES, STEPS
+
 ROOT = Path(__file__).resolve().parents[1]
 
-SAMPLE_EPISODES = 5_633
-FULL_EPISODES = 873_820  # the Kaggle dataset (listennotes/all-podcast-episodes-published-in-december-2017)
-STEPS = ("prepare", "querygen", "split", "bm25", "exact", "hnsw", "hnsw_fast", "evaluate")
-SETUP_STEPS = ("inputs", "vectors")
-# What issue 13 budgets at 30 minutes and 8 GB for the full dataset, with the HNSW index that can serve it.
-BUDGET_STEPS = ("prepare", "querygen", "split", "bm25", "hnsw_fast")
 HNSW_FAST = {"ef_construction": 80, "ef_search": 256}
 NOISE_SD = 0.035
 LATENCY_QUERIES = 50
@@ -78,7 +74,8 @@ def size_label(episodes: int) -> str:
 
 def step_inputs(work: Path, episodes: int) -> dict:
     import pandas as pd
-    from scale_inputs import write_scaled
+
+    from podsearch.scale_inputs import write_scaled
 
     write_scaled(_artifact("data/sample/listennotes-dec2017"), work / "raw", episodes, seed=SEED)
     frame = pd.read_csv(work / "raw" / "episodes.csv", dtype=str, keep_default_na=False)
@@ -280,10 +277,12 @@ def run_step(step: str, work: Path, episodes: int) -> None:
 
 def spawn(step: str, work: Path, episodes: int = 0) -> dict:
     work.mkdir(parents=True, exist_ok=True)
-    proc = subprocess.run([sys.executable, __file__, "--step", step, "--work", str(work), "--episodes", str(episodes),
-                           "--artifacts", str(ARTIFACTS)],
-                          stdout=subprocess.PIPE, text=True, env={**os.environ, "TQDM_DISABLE": "1"})
-    if proc.returncode:
+    # `-m` from this checkout's root: the child runs this checkout's bench and library, as the driver does.
+    proc = subprocess.run([sys.executable, "-m", "bench.bench_scale", "--step", step, "--work", str(work),
+                           "--episodes", str(episodes), "--artifacts", str(ARTIFACTS)],
+                          cwd=ROOT, stdout=subprocess.PIPE, text=True, env={**os.environ, "TQDM_DISABLE": "1"},
+                          check=False)
+    if proc.returncode:  # said here with the step's name rather than as CalledProcessError
         raise SystemExit(f"step {step} at {work} failed (exit {proc.returncode})")
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
@@ -323,7 +322,7 @@ def main(argv=None) -> None:
     if args.step:
         return run_step(args.step, args.work, args.episodes)
 
-    from scale_report import load_record, write_report
+    from podsearch.scale_report import load_record, write_report
 
     record = load_record(args.record)
     if args.encode:

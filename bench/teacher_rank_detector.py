@@ -4,11 +4,12 @@
     (needs the committed run's data/prepared/episodes.parquet and data/embeddings/{base,use}.npy: `dvc repro`)
 
 GPL drops a generated pair when its teacher does not rank the positive near the top (train.max_teacher_rank here).
-The 1,400 judged keyword queries of bench/results/judged/ (49 flagged as feed furniture) say whether that cut also
-removes the furniture the rule-based filters miss: each query's episode is ranked by the pseudolabel stage's
-teacher (fusion.teacher, the same scoring code) among every prepared episode, and the rank is scored as a detector
-(AUC, against the best detector so far, 0.70 in bench/results/querygen_furniture_detectors.md). Then the cut-offs a
-user would set: the share of pairs each keeps, and the flagged rate among those kept.
+The 1,400 judged keyword queries (bench/results/judged/ and the committed run's sample, read by podsearch.judging;
+49 flagged as feed furniture) say whether that cut also removes the furniture the rule-based filters miss: each
+query's episode is ranked by the pseudolabel stage's teacher (fusion.teacher, the same scoring code) among every
+prepared episode, and the rank is scored as a detector (AUC, against the best detector so far, 0.70 in
+bench/results/querygen_furniture_detectors.md). Then the cut-offs a user would set: the share of pairs each keeps,
+and the flagged rate among those kept.
 """
 from __future__ import annotations
 
@@ -21,10 +22,11 @@ import pandas as pd
 import yaml
 from scipy.stats import binomtest
 
-from bench.experiments import short_rev
-from bench.querygen_furniture_detectors import JUDGED, auc_interval, load_judged
 from podsearch.evaluation import Corpus
+from podsearch.experiments import short_rev
+from podsearch.judging import judged_samples, load_judged
 from podsearch.pseudolabel import TEACHER, PseudoLabelConfig, label_pairs, load_teacher, raw_scorer
+from podsearch.stats import auc_interval
 
 CUTS = (1, 3, 10, 30, 100)
 
@@ -39,7 +41,7 @@ def main(argv=None) -> int:
     params = yaml.safe_load(Path("params.yaml").read_text())
     name = TEACHER
     teacher = load_teacher(params["fusion"])
-    judged = load_judged(JUDGED)
+    judged = load_judged(judged_samples())
     episodes = pd.read_parquet(args.episodes)
     ids = sorted(episodes["episode_id"])
     text_of = dict(zip(episodes["episode_id"], episodes["text"]))

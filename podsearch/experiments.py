@@ -54,6 +54,11 @@ def _git(root: str | Path, *args: str) -> str:
     return result.stdout
 
 
+def short_rev(rev: str, root: str | Path = ".") -> str:
+    """A commit's short hash (`HEAD`, `<sha>^`): what a result file names as the commit it was measured at."""
+    return _git(root, "rev-parse", "--short", rev).strip()
+
+
 def list_experiments(root: str | Path = ".") -> list[Experiment]:
     """Every experiment DVC keeps in this repository (its refs/exps/<baseline>/<name> git refs), newest first."""
     lines = _git(root, "for-each-ref", "--sort=-committerdate", "--format=%(refname) %(objectname)",

@@ -9,11 +9,15 @@
 Judging in bulk (several people, or offline): `sheet` writes the unjudged pairs with the episode text and an empty
 `relevant` column to fill with 1 or 0; `merge` reads the filled sheet back. The pool is shuffled per query with a
 seed, so a judge never sees which system ranked an episode or how high.
+
+The judged samples of generated training queries (each query 1 if it is feed furniture, else 0) are read here too:
+`python -m bench.querygen_sample` draws and scores them, and the furniture studies in bench/ pool them.
 """
 from __future__ import annotations
 
 import argparse
 import getpass
+import glob
 import hashlib
 import sys
 from pathlib import Path
@@ -105,6 +109,42 @@ def merge_sheet(sheet: pd.DataFrame, judgments: pd.DataFrame, judge: str, source
                         "relevant": filled["relevant"].astype(str).str.strip().astype(int), "judge": judge})
     merged = pd.concat([judgments[list(JUDGMENT_COLUMNS)], new], ignore_index=True)
     return merged.drop_duplicates(["query_id", "episode_id"], keep="first")
+
+
+# ------------------------------------------------------------------------------------------------ judged query samples
+
+# The sample judged on the committed run's pairs (python -m bench.querygen_sample draw/score).
+QUERY_SAMPLE = "data/querygen/judged_sample.tsv"
+# A new seed for each judged sample: the filters were revised after reading the samples of earlier runs (their rates
+# are in bench/results/querygen_sample.txt), so none of those samples can measure the filters now.
+QUERY_SAMPLE_SEED = 7
+COMMITTED_SAMPLE = f"seed{QUERY_SAMPLE_SEED}"  # the committed sample's name; earlier ones are named by their files
+# The samples of earlier runs, kept as judged: seed<N>_<which run>.tsv
+EARLIER_SAMPLES = "bench/results/judged"
+
+
+def judged_samples(earlier: str = EARLIER_SAMPLES, committed: str = QUERY_SAMPLE) -> dict[str, str]:
+    """Every judged query sample as {name: path}: the earlier runs' by seed (seed1, seed2, ...), the committed
+    run's (COMMITTED_SAMPLE) last."""
+    return {**{Path(p).stem.split("_")[0]: p for p in sorted(glob.glob(f"{earlier}/seed*.tsv"))},
+            COMMITTED_SAMPLE: committed}
+
+
+def read_judged(path: str) -> pd.DataFrame:
+    """A judged sample with its `boilerplate` column as 0/1 ints; ValueError naming the first row left unjudged."""
+    judged = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
+    blank = ~judged["boilerplate"].isin(["0", "1"])
+    if blank.any():
+        row = int(blank.to_numpy().argmax())
+        raise ValueError(f"{path}: row {row + 2} ({judged['query'][row]!r}): boilerplate must be 1 or 0, "
+                         f"got {judged['boilerplate'][row]!r}")
+    return judged.assign(boilerplate=judged["boilerplate"].astype(int))
+
+
+def load_judged(paths: dict[str, str]) -> pd.DataFrame:
+    """Every judged sample, {name: path}, in one frame with a `sample` and a 0/1 `flagged` column."""
+    frames = [read_judged(path).assign(sample=name) for name, path in paths.items()]
+    return pd.concat(frames, ignore_index=True).rename(columns={"boilerplate": "flagged"})
 
 
 # ------------------------------------------------------------------------------------------------ CLI

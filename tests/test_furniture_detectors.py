@@ -1,8 +1,15 @@
+"""The judged query samples (podsearch.judging) and the furniture detector study's parts
+(podsearch.furniture_detectors): how samples are read and named, and how a detector is fitted and cut."""
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
 
-from bench.querygen_furniture_detectors import COMMITTED, JUDGED, kept_flagged, load_judged, out_of_sample, show_counts
+from podsearch.judging import COMMITTED_SAMPLE, QUERY_SAMPLE, judged_samples, load_judged
+from podsearch.furniture_detectors import kept_flagged, out_of_sample, show_counts
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _judged(tmp_path, name, flags):
@@ -20,9 +27,19 @@ def test_load_judged_names_samples_and_rejects_unjudged_rows(tmp_path):
         load_judged({"seed1": _judged(tmp_path, "seed1_x.tsv", [0, ""])})
 
 
-def test_judged_samples_are_named_by_seed_with_the_committed_one_last():
-    assert list(JUDGED)[-1] == COMMITTED and all(name.startswith("seed") for name in JUDGED)
-    assert len(set(JUDGED)) == len(JUDGED)
+def test_judged_samples_are_named_by_seed_with_the_committed_one_last(tmp_path, monkeypatch):
+    for name in ("seed2_intermediate.tsv", "seed1_intermediate.tsv", "notes.txt"):
+        (tmp_path / name).write_text("")
+    assert judged_samples(str(tmp_path), "committed.tsv") == {
+        "seed1": f"{tmp_path}/seed1_intermediate.tsv", "seed2": f"{tmp_path}/seed2_intermediate.tsv",
+        COMMITTED_SAMPLE: "committed.tsv"}
+    # The committed files (paths relative to the repository root, as the benches run): every one judged, each named
+    # by its seed, the committed run's last.
+    monkeypatch.chdir(ROOT)
+    committed = judged_samples()
+    assert list(committed)[-1] == COMMITTED_SAMPLE and committed[COMMITTED_SAMPLE] == QUERY_SAMPLE
+    assert len(committed) > 1 and all(name.startswith("seed") for name in committed)
+    assert set(load_judged(committed)["sample"]) == set(committed)
 
 
 def test_kept_flagged_cuts_each_sample_at_its_own_share():

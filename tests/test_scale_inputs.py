@@ -1,10 +1,11 @@
-"""The scaled inputs of bench/bench_scale.py: Kaggle-shaped (they load and prepare like the sample) and seeded."""
+"""The scaled inputs of the scale bench (podsearch.scale_inputs): Kaggle-shaped (they load and prepare like the
+sample) and seeded."""
 import re
 
 import pandas as pd
 
-from bench.scale_inputs import write_scaled
 from podsearch.data import load_raw, prepare_episodes
+from podsearch.scale_inputs import write_scaled
 
 SIZE = 100  # the 41-episode fixture: two whole replicas and a partial third
 

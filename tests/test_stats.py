@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from podsearch.stats import bootstrap_ci, paired_randomization_test
+from podsearch.stats import auc_interval, bootstrap_ci, paired_randomization_test
 
 
 def _binary(rng, p, n):
@@ -57,3 +57,16 @@ def test_seeded_symmetric_and_degenerate():
         paired_randomization_test(a, b[:10], seed=0)
     with pytest.raises(ValueError):
         bootstrap_ci(np.array([]), seed=0)
+
+
+def test_auc_interval_is_mann_whitney_auc_with_a_seeded_interval_around_it():
+    rng = np.random.default_rng(11)
+    y = _binary(rng, 0.2, 300).astype(int)
+    scores = rng.normal(size=300) + 0.8 * y  # a detector that ranks the 1s higher, imperfectly
+    auc, low, high = auc_interval(y, scores)
+    # AUC is the Mann-Whitney U of the 1s' scores against the 0s', over the number of (1, 0) pairs.
+    u = stats.mannwhitneyu(scores[y == 1], scores[y == 0]).statistic
+    assert auc == pytest.approx(u / ((y == 1).sum() * (y == 0).sum()))
+    assert low < auc < high and 0.5 < low
+    assert auc_interval(y, scores) == (auc, low, high)
+    assert auc_interval(y, -scores)[0] == pytest.approx(1 - auc)
