@@ -54,6 +54,13 @@ def _cause(exc: BaseException) -> str:
     return text if len(text) <= 160 else text[:159] + "…"
 
 
+def _existing(folder: Path) -> Path:
+    """`folder`, or its nearest ancestor that exists: the one a failed mkdir could not write into."""
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    return folder
+
+
 def _remove(path: Path) -> None:
     if path.is_dir() and not path.is_symlink():
         shutil.rmtree(path, ignore_errors=True)
@@ -97,7 +104,7 @@ def writing(path: str | Path, folder: bool = False, io_errors: tuple[type[BaseEx
     except io_errors as exc:
         code = _errno(exc, path.parent)
         fix = ("free space on its disk" if code in _FULL else
-               f"make {path.parent} writable" if code in _READ_ONLY else "check the disk")
+               f"make {_existing(path.parent)} writable" if code in _READ_ONLY else "check the disk")
         raise WriteError(f"{path}: cannot write ({os.strerror(code) if code else _cause(exc)}); nothing was written "
                          f"there; {fix} and rerun `dvc repro`") from None
     finally:

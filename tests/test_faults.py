@@ -9,6 +9,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -118,6 +119,63 @@ def test_prepare_on_a_full_disk_is_one_line_and_leaves_no_partial_file(sample_ra
     assert not out.exists() and temporaries(out.parent) == [] and not (tmp_path / "prepare.json").exists()
 
 
+@pytest.fixture
+def unwritable(sample_raw_dir):
+    """A folder this test's writer may not write into, and the raw inputs where that writer can read them. As root
+    (CI), the writer is a forked child that drops to user nobody (root may write anywhere); otherwise mode 0o555."""
+    base = Path(tempfile.mkdtemp(prefix="podsearch-unwritable-", dir="/tmp"))
+    shutil.copytree(sample_raw_dir, base / "raw")
+    (base / "out").mkdir()
+    for path in [base, *base.rglob("*")]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    if os.geteuid() != 0:
+        (base / "out").chmod(0o555)
+    yield base
+    (base / "out").chmod(0o755)
+    shutil.rmtree(base, ignore_errors=True)
+
+
+def run_unprivileged(work) -> str:
+    """`work()` in a forked child, as user nobody when this runs as root; what it raised, as text."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("fork")
+    receive, send = context.Pipe(duplex=False)
+
+    def child():
+        if os.geteuid() == 0:
+            os.setgid(65534)
+            os.setuid(65534)
+        try:
+            work()
+            send.send("no error")
+        except SystemExit as exc:
+            send.send(f"SystemExit: {exc}")
+        except BaseException as exc:  # noqa: BLE001 - a traceback is the failure this test looks for
+            send.send(f"{type(exc).__name__}: {exc}")
+
+    process = context.Process(target=child)
+    process.start()
+    process.join(120)
+    return receive.recv()
+
+
+def test_prepare_into_a_folder_it_may_not_write_is_one_line_and_writes_nothing(unwritable, monkeypatch):
+    from stages import prepare
+
+    monkeypatch.chdir(ROOT)  # params.yaml
+    raw, out = unwritable / "raw", unwritable / "out"
+    # once where it may write: every module the stage imports lazily is loaded before the child drops privileges
+    prepare.main(["--raw", str(raw), "--out", str(unwritable / "first.parquet"), "--stats",
+                  str(unwritable / "first.json")])
+    for target in (out / "episodes.parquet", out / "new" / "episodes.parquet"):
+        said = run_unprivileged(lambda: prepare.main(["--raw", str(raw), "--out", str(target),
+                                                      "--stats", str(out / "prepare.json")]))
+        assert said == (f"SystemExit: prepare: {target}: cannot write (Permission denied); nothing was written "
+                        f"there; make {out} writable and rerun `dvc repro`"), said
+        assert sorted(p.name for p in out.iterdir()) == []  # no output, no temporary, no folder
+
+
 def test_vectors_and_index_on_a_full_disk_keep_the_previous_output(full_disk, monkeypatch):
     from podsearch.retrieval.index import load_index, make_index
 
@@ -172,8 +230,11 @@ def test_an_interrupted_index_build_leaves_the_previous_index(tmp_path, monkeypa
     assert after == before and temporaries(tmp_path) == []
 
 
+# A child inherits an ignored SIGINT from a background start (`nohup pytest &`, CI runners), and Python then leaves it
+# ignored: the writer puts back the handler that turns Ctrl-C into KeyboardInterrupt, as an interactive process has.
 SLOW_WRITER = """
-import sys, time
+import signal, sys, time
+signal.signal(signal.SIGINT, signal.default_int_handler)
 from podsearch.artifacts import writing
 with writing(sys.argv[1]) as tmp, open(tmp, "wb") as out:
     while True:
@@ -298,7 +359,7 @@ def exported(tmp_path_factory) -> tuple[Path, Path]:
     from sentence_transformers import SentenceTransformer
 
     from podsearch.onnx_encoder import export_onnx
-    from tests.tiny_models import make_tiny_bert
+    from podsearch.tiny_models import make_tiny_bert
 
     base = tmp_path_factory.mktemp("tiny")
     model_dir = Path(make_tiny_bert(base / "st", words=QUERY.split()))
