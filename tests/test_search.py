@@ -257,7 +257,7 @@ def test_real_sentence_transformer_loaded_from_manifest_spec(tmp_path):
     """No injected encoder and no ONNX export: the engine loads the SentenceTransformer the manifest names."""
     from sentence_transformers import SentenceTransformer
 
-    from tests.tiny_models import make_tiny_distiluse
+    from podsearch.tiny_models import make_tiny_distiluse
 
     episodes = make_episodes()
     model_dir = make_tiny_distiluse(tmp_path / "tiny", words=episodes["text"].tolist())
