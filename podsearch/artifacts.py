@@ -158,6 +158,14 @@ def read_json(path: str | Path, error: type[PodsearchError] | None = None):
         return json.loads(found.read_text())
 
 
+def write_json(data, path: str | Path) -> Path:
+    """Stable, diff-friendly JSON (sorted keys, trailing newline) through `writing`, so `dvc metrics diff` and git
+    diffs stay readable."""
+    import json
+
+    return write_text(path, json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
+
+
 def read_parquet(path: str | Path, **kwargs):
     """pandas.read_parquet through `reading`."""
     import pandas as pd

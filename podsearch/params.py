@@ -1,8 +1,7 @@
-"""Reading params.yaml and writing the small JSON files DVC tracks as metrics."""
+"""Reading params.yaml (and recording which keys a stage read, for the params audit); setting up a stage's log."""
 from __future__ import annotations
 
 import atexit
-import json
 import logging
 import os
 import sys
@@ -11,7 +10,6 @@ from typing import Any
 
 import yaml
 
-from podsearch.artifacts import write_text
 from podsearch.errors import PodsearchError
 
 PARAMS_FILE = Path("params.yaml")
@@ -72,11 +70,6 @@ def load_params(section: str | None = None, path: str | Path = PARAMS_FILE) -> d
             atexit.register(_write_audit)
         params = _TrackedDict(params, "")
     return params if section is None else params[section]
-
-
-def write_json(data: dict[str, Any], path: str | Path) -> Path:
-    """Stable, diff-friendly JSON (sorted keys, trailing newline) so `dvc metrics diff` and git diffs stay readable."""
-    return write_text(path, json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
 
 
 def setup_logging(name: str) -> logging.Logger:

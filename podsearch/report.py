@@ -317,21 +317,31 @@ def report_markdown(evaluation: dict, evaluation_stats: dict, train: dict, train
     return "\n".join(out)
 
 
-def finetune_vs_base(entry: dict) -> list[str]:
-    """One line: the fine-tune against its own base model on Recall@10 and MRR@30, over all queries and the English
-    ones (the distillation's acceptance test), from eval.json's paired tests."""
+def versus(entry: dict, system: str, against: str, title: str, subset: str, subset_tests: str) -> list[str]:
+    """One line: `system` against `against` on Recall@10 and MRR@30, over all queries and one slice of them (a
+    by_subset row, whose tests are under `subset_tests`), from eval.json's paired tests."""
     slices = [("all queries", [t for t in entry.get("significance", [])
-                               if t["system"] == "finetuned" and t["against"] == "base"])]
-    english = next((row for row in entry.get("by_subset", []) if row["subset"] == "language=en"), None)
-    if english and english.get("finetuned_vs_base"):
-        slices.append((f"the {english['queries']} English", english["finetuned_vs_base"]))
+                               if t["system"] == system and t["against"] == against])]
+    row = next((r for r in entry.get("by_subset", []) if r["subset"] == subset), None)
+    if row:
+        label = {"language=en": "English", "language=other": "not English"}.get(subset, subset)
+        slices.append((f"the {row['queries']} {label}",
+                       [t for t in row.get(subset_tests, []) if t.get("against", against) == against]))
     parts = []
     for name, tests in slices:
         cells = [f"{METRIC_NAMES[t['metric']]} {'+' if t['difference'] >= 0 else ''}{fmt(t['difference'])} "
                  f"(p {fmt_p(t['p_value'])})" for t in tests if t["metric"] in ("recall@10", "mrr@30")]
         if cells:
             parts.append(f"{name}: " + ", ".join(cells))
-    return [f"Fine-tuned vs base MiniLM, {'; '.join(parts)}.", ""] if parts else []
+    return [f"{title}, {'; '.join(parts)}.", ""] if parts else []
+
+
+def key_lines(entry: dict) -> list[str]:
+    """The two comparisons the README states: the shipped system against the one before E5 (all queries and the
+    non-English ones), the fine-tune against its base model (all and the English ones)."""
+    return [*versus(entry, SHIPPED, "shipped_v1", "Shipped vs the shipped system before E5", "language=other",
+                    "shipped_vs"),
+            *versus(entry, "finetuned", "base", "Fine-tuned vs base MiniLM", "language=en", "finetuned_vs_base")]
 
 
 def readme_results(evaluation: dict, evaluation_stats: dict, train: dict, figures: dict[str, str]) -> str:
@@ -346,7 +356,7 @@ def readme_results(evaluation: dict, evaluation_stats: dict, train: dict, figure
         "",
         results_table(entry),
         "",
-        *finetune_vs_base(entry),
+        *key_lines(entry),
         f"In-batch MRR@5, the recipe's own number: {fmt(train['inbatch_mrr@5_before'])} before fine-tuning, "
         f"{fmt(train['inbatch_mrr@5_after'])} after. Each comparison with its wins and losses, dev and synthetic "
         "results, training and data: [reports/README.md](reports/README.md). Every test query: "

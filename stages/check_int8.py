@@ -10,11 +10,12 @@ Params read: onnx.int8_tolerance.
 import argparse
 from pathlib import Path
 
+from podsearch.artifacts import write_json
 from podsearch.embeddings import load_embeddings
 from podsearch.errors import exit_on_error
 from podsearch.evaluation import HEADLINE, DenseModel, Runner, add_input_arguments, details, load_eval_data
 from podsearch.onnx_encoder import OnnxEncoder
-from podsearch.params import load_params, setup_logging, write_json
+from podsearch.params import load_params, setup_logging
 
 MODELS = ("base", "finetuned")
 

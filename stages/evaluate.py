@@ -10,7 +10,7 @@ train.base_model and e5.model (to encode queries for the base and e5 systems).
 import argparse
 from pathlib import Path
 
-from podsearch.artifacts import writing
+from podsearch.artifacts import write_json, writing
 from podsearch.embeddings import load_embeddings
 from podsearch.encoders import FINETUNED_DIR, encoder_spec, load_encoder
 from podsearch.errors import exit_on_error
@@ -24,7 +24,7 @@ from podsearch.evaluation import (
     needed_systems,
     system_order,
 )
-from podsearch.params import load_params, setup_logging, write_json
+from podsearch.params import load_params, setup_logging
 from podsearch.retrieval.fusion import load_fusions
 
 

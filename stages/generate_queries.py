@@ -7,12 +7,12 @@ one. Counts go to stats/querygen.json; wall times to logs/generate_queries.json 
 """
 import argparse
 
-from podsearch.artifacts import write_parquet
+from podsearch.artifacts import write_json, write_parquet
 from podsearch.compute import Compute
 from podsearch.data import load_prepared
 from podsearch.embeddings import load_embeddings
 from podsearch.errors import exit_on_error
-from podsearch.params import load_params, setup_logging, write_json
+from podsearch.params import load_params, setup_logging
 from podsearch.querygen import GenerationContext, generate_pairs
 
 

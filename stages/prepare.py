@@ -3,9 +3,10 @@
 import argparse
 from pathlib import Path
 
+from podsearch.artifacts import write_json
 from podsearch.data import PrepareConfig, load_raw, prepare_episodes, save_prepared
 from podsearch.errors import exit_on_error
-from podsearch.params import load_params, setup_logging, write_json
+from podsearch.params import load_params, setup_logging
 
 
 def main(argv=None) -> None:

@@ -10,11 +10,11 @@ e5.model (the parts' query encoders).
 """
 import argparse
 
-from podsearch.artifacts import read_parquet, write_parquet
+from podsearch.artifacts import read_parquet, write_json, write_parquet
 from podsearch.data import load_prepared
 from podsearch.errors import exit_on_error, require
 from podsearch.evaluation import Corpus
-from podsearch.params import load_params, setup_logging, write_json
+from podsearch.params import load_params, setup_logging
 from podsearch.pseudolabel import TEACHER, PseudoLabelConfig, label_pairs, load_teacher, raw_scorer
 
 

@@ -3,10 +3,10 @@ stats/split.json (counts). Whole episodes go to one split; every prepared episod
 import argparse
 from pathlib import Path
 
-from podsearch.artifacts import read_parquet, writing
+from podsearch.artifacts import read_parquet, write_json, writing
 from podsearch.data import load_prepared
 from podsearch.errors import exit_on_error, require
-from podsearch.params import load_params, setup_logging, write_json
+from podsearch.params import load_params, setup_logging
 from podsearch.split import SplitConfig, split_pairs
 
 

@@ -7,11 +7,11 @@ data/pseudolabels/train.parquet + data/splits/eval.parquet + data/prepared/episo
 import argparse
 from pathlib import Path
 
-from podsearch.artifacts import read_parquet, writing
+from podsearch.artifacts import read_parquet, write_json, writing
 from podsearch.data import load_prepared
 from podsearch.errors import exit_on_error, require
 from podsearch.modelcard import render_model_card
-from podsearch.params import load_params, setup_logging, write_json
+from podsearch.params import load_params, setup_logging
 from podsearch.training import (
     DISTILLATION_LOSSES,
     TrainConfig,
