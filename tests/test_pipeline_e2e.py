@@ -31,7 +31,7 @@ import yaml
 
 from tests.e2e_project import Project, Result, build_project, leaf_keys, lookup, ran_stages
 from tests.sshd import client_env, ssh_server, unavailable_reason
-from tests.tiny_models import make_tiny_distiluse
+from podsearch.tiny_models import make_tiny_distiluse
 
 pytestmark = pytest.mark.e2e
 
