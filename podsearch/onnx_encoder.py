@@ -1,9 +1,11 @@
 """Encoders on ONNX Runtime: `export_onnx` writes a SentenceTransformer to a folder that `OnnxEncoder` runs with
-onnxruntime, `tokenizers` and numpy only (torch + sentence-transformers take ~5 s to import here, onnxruntime 0.1 s).
+onnxruntime, `tokenizers` and numpy only: torch and sentence-transformers take far longer to import than onnxruntime,
+and a search should not wait for them (docs/onnx.md#start-up).
 
-The folder: model.onnx (the model's own modules, fused by onnxruntime's transformer optimizer: corpus encoding 1.2-1.5x
-torch's speed, 1.04x unfused), model.int8.onnx (one query ~4x faster; stages/check_int8.py decides whether search may
-use it), their weights in memory-mapped *.data files, tokenizer.json, and onnx.json.
+The folder: model.onnx (the model's own modules, fused by onnxruntime's transformer optimizer, which runs fewer, larger
+kernels than the unfused graph: docs/onnx.md#corpus-encoding-onnx-against-torch), model.int8.onnx (faster for one
+query, docs/onnx.md#latency; stages/check_int8.py decides whether search may use it), their weights in
+memory-mapped *.data files, tokenizer.json, and onnx.json.
 
 The same model gives the same bytes on any CPU: the graph and weights do not depend on the float kernels. What does
 (how far onnxruntime's vectors are from torch's on the probe sentences, 1.7e-7 on one CPU and 2.2e-7 on another) is
@@ -27,7 +29,7 @@ from podsearch.errors import PodsearchError
 log = logging.getLogger(__name__)
 META, TOKENIZER, FP32, INT8 = "onnx.json", "tokenizer.json", "model.onnx", "model.int8.onnx"
 FIELDS = {"input_ids": "ids", "attention_mask": "attention_mask", "token_type_ids": "type_ids"}
-MAX_DIFF = 1e-4  # fp32 differs from torch by rounding only (2e-7 on MiniLM); more means the graph is not the model
+MAX_DIFF = 1e-4  # fp32 differs from torch by rounding only (docs/onnx.md); more means the graph is not the model
 # Lengths that pad the traced batch, languages, case, and one far past any max_seq_length.
 PROBES = ["eat better during xmas", "Recetas: ¿qué comer? Ärger über die Größe, café", "THE Bitcoin Bubble!!", "hi",
           "a long text about science podcasts " * 80]
@@ -187,8 +189,9 @@ def _trace(model, features: dict, names: list[str], path: Path, opset: int) -> P
 
 def _check(write, folder: Path, int8: bool, model) -> float:
     """Run `write` (it saves model[.int8].onnx), move the weights to a .data file beside it (onnxruntime memory-maps
-    them: a session opens in 75 ms instead of 230 ms, fine-tuned MiniLM), and return the max abs difference from
-    SentenceTransformer over the probes, batched and one by one (unpadded, and values no trace could freeze)."""
+    them, so a session opens faster than from weights inside the graph: docs/onnx.md#export), and return the max
+    abs difference from SentenceTransformer over the probes, batched and one by one (unpadded, and values no trace
+    could freeze)."""
     import onnx
 
     path = folder / (INT8 if int8 else FP32)

@@ -1,5 +1,5 @@
 """Kaggle-shaped inputs (podcasts.csv + episodes.csv, the sample's columns) at any multiple of the real sample, for
-measuring how the pipeline scales before the 873,820-episode dataset is at hand.
+measuring how the pipeline scales before the full dataset is at hand (docs/scale.md).
 
 Every show is replicated with a new id (same title, description, language: real show metadata); every episode copy
 gets a new id and a text made of real material of its own show:
@@ -9,13 +9,14 @@ gets a new id and a text made of real material of its own show:
   and markup descriptions stay the sample's, and a show with one boilerplate description keeps repeating it within
   a replica, as in the sample.
 - title: the source's own in the first replica; later, the first half of its words and the second half of another
-  title's of the same language (a show's own titles are too few to give distinct ones: median 3 episodes a show).
+  title's of the same language (a show's own titles are too few to give distinct ones: most shows are small).
 
-Most shows are small (median 3 episodes) and 75% of the sample's descriptions have one or two sentences, so a copy
-would often repeat, word for word, a description of the same show from an earlier replica: the share of duplicate
-descriptions would grow with every replica (to 51% at 10x), far from the sample's 18%. In such a copy one sentence is
-spliced with a sentence of the same language from any show, as titles are (a markup sentence is swapped whole): the
-sample has too few distinct sentences (about 15,000) for whole ones to make 873k descriptions distinct.
+Most shows are small and most of the sample's descriptions have one or two sentences, so a copy would often repeat,
+word for word, a description of the same show from an earlier replica: the share of duplicate descriptions would grow
+with every replica, far from the sample's. In such a copy one sentence is spliced with a sentence of the same language
+from any show, as titles are (a markup sentence is swapped whole): the sample has too few distinct sentences for whole
+ones to make the full dataset's descriptions distinct. The sample's counts behind this are in
+docs/scale.md#cost-against-corpus-size.
 
 Seeded: the same (sample, size, seed) gives byte-identical files. bench/bench_scale.py makes its inputs with them;
 `python -m bench.scale_inputs` writes them alone.

@@ -3,7 +3,8 @@
     python -m bench.scale_report     # bench/results/scale.json -> bench/results/scale.{md,csv,png}
 
 The exponent is the least-squares slope of log(seconds) against log(input episodes) over the sizes from 10x up: at 1x
-(seconds at most) interpreter start-up, imports and model loading dominate and would flatten every slope.
+every step is short (bench/results/scale.md), so interpreter start-up, imports and model loading dominate and would
+flatten every slope.
 """
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ FIT_FROM = 10 * SAMPLE_EPISODES
 # What issue 13 budgets at 30 minutes and 8 GB for the full dataset, with the HNSW index that can serve it.
 BUDGET_STEPS = ("prepare", "querygen", "split", "bm25", "hnsw_fast")
 BUDGET_SECONDS, BUDGET_MB, BUDGET_P50_MS = 30 * 60, 8 * 1024, 50.0
-# The recipe's query generation on one GPU (doc2query T5-base): 100,000 queries in 8 h 44 min.
+# The recipe's query generation rate on one GPU (doc2query T5-base), as the recipe reports it (docs/scale.md).
 RECIPE_QUERIES, RECIPE_SECONDS = 100_000, 8 * 3600 + 44 * 60
 SEARCHES = ("exact", "hnsw", "hnsw_fast")
 

@@ -52,8 +52,8 @@ def validate_pairs(pairs: pd.DataFrame, source: str = "pairs") -> None:
 
 
 def split_sizes(n_episodes: int, config: SplitConfig) -> dict[str, int]:
-    """Episodes per split. The eval floor exists because 1% of a 5k-episode sample is ~50 episodes, too few for the
-    in-batch ranking score to mean anything."""
+    """Episodes per split. The eval floor exists because eval_fraction of the sample is a few dozen episodes, too
+    few for the in-batch ranking score to mean anything (docs/pipeline.md#training-split-pseudolabel-and-train)."""
     if not (0 <= config.test_fraction < 1 and 0 <= config.eval_fraction < 1):
         raise SplitError(f"split fractions must be in [0, 1): test={config.test_fraction}, eval={config.eval_fraction}")
     n_test = int(round(config.test_fraction * n_episodes))

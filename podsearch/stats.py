@@ -1,12 +1,14 @@
 """Uncertainty of retrieval metrics: bootstrap confidence intervals and paired significance tests over queries.
 
-A metric averaged over ~100 queries moves by 0.01-0.02 when one query moves one rank, so a difference between two
-systems means something only against the spread over queries. Both procedures resample the per-query values
-(`podsearch.metrics.per_query`) with a fixed seed, so the same rankings always give the same numbers.
+A metric averaged over n queries moves by up to 1/n when one query moves one rank, and a curated query set holds
+about a hundred (docs/evaluation.md), so a difference between two systems means something only against the spread
+over queries. Both procedures resample the per-query values (`podsearch.metrics.per_query`) with a fixed seed, so the
+same rankings always give the same numbers.
 
 They are written out in numpy rather than called through scipy.stats.bootstrap / permutation_test because the
-evaluate stage runs ~60 of them on 2,500 synthetic queries: scipy took 93 s for that on the 2-core CPU, this takes
-a few seconds. `tests/test_stats.py` checks both against scipy on the same samples.
+evaluate stage runs dozens of them, each over thousands of synthetic queries, and scipy's general versions took
+far longer for that (docs/evaluation.md#uncertainty). `tests/test_stats.py` checks both against scipy on the same
+samples.
 """
 from __future__ import annotations
 

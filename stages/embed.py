@@ -1,7 +1,7 @@
 """DVC stage `embed_<model>`: encode every prepared episode once -> data/embeddings/<model>.npy + <model>.ids.txt.
 
 base and finetuned are encoded with their ONNX export (the export stages' models/onnx/<model>): onnxruntime's fused
-graph gives SentenceTransformer's vectors (max abs diff ~2e-7) 1.2-1.3x faster (bench/bench_encode.py). use: numpy.
+graph gives SentenceTransformer's vectors, and search encodes queries with the same graph (docs/onnx.md). use: numpy.
 e5: multilingual-e5-small (e5.model) on each episode's first e5.max_words words, with E5's "passage: " prefix.
 
 Params read: embed.batch_size; base and finetuned also embed.max_seq_length; e5 also e5.model and e5.max_words;

@@ -1,5 +1,6 @@
 """DVC stage `unpack_use`: USE's weights stored uncompressed -> models/use/ (weights.npz, use.json), so a `search`
-that fuses USE starts ~0.3 s sooner. The arrays are the installed package's, unchanged.
+that fuses USE starts sooner: it need not inflate them (docs/onnx.md#use-unpacked). The arrays are the installed
+package's, unchanged.
 
 Params read: none.
 """

@@ -99,7 +99,7 @@ def judge(
         elif reason := reject_reason(cand.query, show_title, frequencies, min_content, recurring):
             status = reason
         # The reference (a whole passage) is normalised only here, for candidates no earlier rule rejected:
-        # normalising every candidate's passage was 16% of pseudo generation on 50k episodes (cProfile).
+        # normalising every candidate's passage was a large share of pseudo generation (docs/scale.md).
         elif norm == (reference := normalise(cand.passage if cand.passage is not None else description)) or (
                 len(words) >= copy_min_words and f" {norm} " in f" {reference} "):
             status = "copies_description"

@@ -4,7 +4,7 @@ KeyBERT's recipe (Grootendorst, 2020) with the pieces this pipeline already has:
 title and description, ranked by cosine similarity to the episode's own vector (the embed_base stage's output, so
 nothing is encoded twice), then picked with maximal marginal relevance so that the second keyword says something the
 first did not. To keep the encoding cheap, only the `candidates` phrases with the highest tf x idf per episode are
-encoded (one short phrase costs about 1 ms with MiniLM on this CPU).
+encoded (each one costs a forward pass of the model: docs/querygen.md#generators).
 """
 from __future__ import annotations
 

@@ -339,7 +339,7 @@ def collect(folder: str | Path, n_shards: int) -> tuple[pd.Series, pd.DataFrame]
     """Every candidate's status, and the kept candidates with their text, in order.
 
     Shards are filtered one at a time: rejected and surplus candidates carry a passage each (the episode text), and
-    holding all of them at once took the stage to 8.6 GB peak on 783k episodes (3.8 GB this way; bench_scale.py). The
+    holding all of them at once took the stage's peak memory at full size past the 8 GB budget (docs/scale.md). The
     kept rows become one array per column, as filtering the whole table did: the parquet writer pages a column of
     many pieces differently, and a byte-different (if frame-equal) pairs.parquet would make DVC rerun every stage
     after this one.

@@ -26,8 +26,8 @@ def _split(texts: list[str]) -> bm25s.tokenization.Tokenized:
     """bm25s's lowercased word tokens, stopwords included (ids numbered in order of first occurrence).
 
     Stopwords are dropped by the callers: bm25s.tokenize builds a set of its stopword list for every text (1,353
-    words here), which made tokenizing most of the index build; the tokens left are the same, and building the
-    index of 783k episodes went from 114 s to 63 s (bench/bench_scale.py).
+    words here), which made tokenizing most of the index build; the tokens left are the same, and the index builds
+    much faster at full size (docs/scale.md#what-was-fixed-to-get-there).
     """
     return bm25s.tokenize(list(texts), stopwords=None, return_ids=True, show_progress=False)
 

@@ -1,8 +1,8 @@
 """Dense vector indexes over L2-normalised embeddings, scored by inner product (= cosine).
 
-`exact` is the default because at podcast-sample scale (thousands of episodes) a flat scan is milliseconds and has no
-recall loss; `hnsw` exists to measure what an ANN index would cost in recall at larger scale; `pinecone` is the hosted
-option (see `pinecone_index.py`).
+`exact` is the default because at the sample's scale a flat scan is fast and has no recall loss
+(bench/results/scale.md); `hnsw` exists to measure what an ANN index would cost in recall at larger scale; `pinecone`
+is the hosted option (see `pinecone_index.py`).
 """
 from __future__ import annotations
 

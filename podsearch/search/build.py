@@ -96,8 +96,8 @@ def build_index(
 
     `embeddings[name]` = (ids, matrix) rows aligned with `episodes`; `encoder_specs[name]` is what the engine loads to
     encode queries for those vectors (a folder such as models/podcast-encoder, a `package:` spec, or `use`). Vectors
-    are reused as they are: encoding every episode again would take minutes on CPU and could drift from what was
-    evaluated. `fusions` are the fused systems (params.yaml `fusion`) the engine serves beside the single ones;
+    are reused as they are: encoding every episode again would take minutes on CPU (bench/results/encode.txt) and
+    could drift from what was evaluated. `fusions` are the fused systems (params.yaml `fusion`) the engine serves beside the single ones;
     `default_system` is what a search without --system gets (the shipped system). `onnx[name]`: {"path", "int8"}.
     `use_weights`: unpack_use's folder, which `use` queries load from (its entry's path) when it exists.
     """

@@ -56,7 +56,7 @@ class SearchSettings:
     max_k: int = 100
     max_query_chars: int = 512
     # Query encoding threads (0: the runtime's default). A ~10-token query gains nothing from more, and on a busy CPU
-    # each op waits for the slowest thread: torch took 750 ms/query with 2 threads vs 17 ms with 1 on the 2-core box.
+    # each op waits for the slowest thread, so more threads made one query far slower (docs/onnx.md#latency).
     encode_threads: int = 1
 
     @classmethod
@@ -102,8 +102,9 @@ def model_location(entry: dict[str, Any], index_dir: Path) -> str:
 
 def load_query_encoder(entry: dict[str, Any], index_dir: Path, threads: int = 1):
     """USE for kind `use` (from unpack_use's uncompressed weights when the index names them); E5 with its query
-    prefix for kind `e5`; else the encoder's ONNX export (onnxruntime: no torch import, ~0.15 s to load; int8 where
-    the index says so); else, with the reason logged, SentenceTransformer (its import alone takes ~5 s here)."""
+    prefix for kind `e5`; else the encoder's ONNX export (onnxruntime: no torch import, so it loads in a fraction of
+    SentenceTransformer's time; int8 where the index says so); else, with the reason logged, SentenceTransformer
+    (docs/onnx.md#start-up)."""
     if entry["kind"] in ("use", "e5"):
         from podsearch.encoders import E5Encoder, load_use
 
@@ -131,7 +132,8 @@ def load_query_encoder(entry: dict[str, Any], index_dir: Path, threads: int = 1)
 
 
 def load_sentence_transformer(path: str, threads: int = 1):
-    # Imported here: torch + sentence-transformers take seconds to import, and error paths should not pay for it.
+    # Imported here: torch + sentence-transformers take seconds to import (docs/onnx.md#start-up), and error paths
+    # should not pay for it.
     import torch
     from transformers.utils import logging as hf_logging
 
@@ -141,7 +143,8 @@ def load_sentence_transformer(path: str, threads: int = 1):
         torch.set_num_threads(threads)  # process-wide, which is fine: this process only encodes queries
     hf_logging.disable_progress_bar()  # a "Loading weights" bar on every CLI call is noise
     model = load_encoder("base", path)  # "base": any SentenceTransformer spec, here already resolved to a folder
-    # The first forward pass is ~100x slower (lazy kernel set-up); pay it at start-up, not on the first query.
+    # The first forward pass is far slower (lazy kernel set-up; docs/onnx.md#start-up); pay it at start-up, not on
+    # the first query.
     model.encode(["warm up"])
     return model
 
@@ -205,7 +208,7 @@ class SearchEngine:
                 f"search index at {self.index_dir} is incomplete ({exc}); run `dvc repro` again") from None
         with reading(self.index_dir / META):
             # ParquetFile, not pandas or pq.read_table: both import pandas (read_table through pyarrow.dataset),
-            # ~0.2 s of a search command that never needs it
+            # a noticeable share of a search command that never needs it (docs/onnx.md#start-up)
             meta = pyarrow.parquet.ParquetFile(self.index_dir / META).read().to_pylist()
         # Row lookup by id as plain dicts: building a Hit must not cost a pandas .loc per result.
         self.meta = {row["episode_id"]: row for row in meta}
@@ -261,8 +264,9 @@ class SearchEngine:
     def warm_up(self, system: str | None = None) -> None:
         """Load everything `system` needs now (its vectors and encoders, and BM25 when it is a part), so the first
         query does not pay for it. A fused system's models load in threads: with USE's weights unpacked, its load is
-        file reading and sentencepiece, which release the GIL, and a shipped `search` command measured 0.86 s against
-        0.92 s serial (6 runs each, alternating). With the package's compressed weights it measured no faster."""
+        file reading and sentencepiece, which release the GIL, so a shipped `search` command starts sooner than with
+        the parts loaded one after another. With the package's compressed weights it was no faster
+        (docs/onnx.md#start-up)."""
         system = self.check_system(system or self.default_system)
         dense = self.encoders_for(system)
         for part in dense:  # first, and in this thread: a damaged file fails at once, before a model loads
@@ -303,7 +307,8 @@ class SearchEngine:
         return scores[0][: len(ids[0])].tolist(), ids[0]
 
     def bm25(self) -> BM25Index:
-        """Loaded on first use: bm25s and scipy cost ~0.15 s to import, and the default system may not need them."""
+        """Loaded on first use: importing bm25s and scipy costs start-up time (docs/onnx.md#start-up), and the
+        default system may not need them."""
         with self._locks[BM25_SYSTEM]:
             if self._bm25 is None:
                 from podsearch.retrieval.bm25 import BM25Index
