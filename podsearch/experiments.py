@@ -220,14 +220,22 @@ def queue(variants: Mapping[str, Mapping[str, Any]], seeds: list[int], root: str
             if name in done:
                 print(f"{name}: already run from HEAD (--force queues it again)")
                 continue
-            subprocess.run(queue_command(name, overrides, seed), cwd=root, check=True)
+            _dvc(queue_command(name, overrides, seed), root, f"queueing {name}")
             queued.append(name)
     return queued
 
 
 def run_queue(root: str | Path = ".", jobs: int = 1) -> None:
     """Run everything queued, one experiment at a time by default (each is CPU-bound), following their logs."""
-    subprocess.run([sys.executable, "-m", "dvc", "exp", "run", "--run-all", "-j", str(jobs)], cwd=root, check=True)
+    _dvc([sys.executable, "-m", "dvc", "exp", "run", "--run-all", "-j", str(jobs)], root, "running the queue")
+
+
+def _dvc(command: list[str], root: str | Path, doing: str) -> None:
+    """A dvc command whose own output the user sees; its failure as one line (DVC has printed why above it)."""
+    code = subprocess.run(command, cwd=root).returncode
+    if code != 0:
+        raise ExperimentError(f"{doing}: `{' '.join(command[2:])}` failed (exit {code}); DVC says why above "
+                              "(`dvc queue status`, `dvc queue logs <name>`)")
 
 
 # ------------------------------------------------------------------------------------------------ command line
