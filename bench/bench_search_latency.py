@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -37,6 +36,7 @@ from podsearch.search.engine import (
     load_settings,
     model_location,
 )
+from podsearch.search.timing import command_seconds, with_fusions
 
 ROOT = Path(__file__).resolve().parents[1]
 QUERIES = [
@@ -93,44 +93,13 @@ def report(title: str, results: dict[str, tuple[float, float]], baseline: str) -
         print(f"  {name:34s} {p50:7.2f} / {p95:7.2f}{ratio}")
 
 
-def with_fusions(index_dir: Path, specs: list[str]) -> Path:
-    """A copy of the index with score fusions added to its manifest (NAME=PART:WEIGHT,...): every other entry is a
-    link to the original, and the copy sits beside it, so the manifest's relative model paths still resolve."""
-    import json
-
-    copy = index_dir.with_name(f".tmp-bench-{index_dir.name}")
-    shutil.rmtree(copy, ignore_errors=True)
-    copy.mkdir()
-    for entry in index_dir.iterdir():
-        if entry.name != "manifest.json":
-            (copy / entry.name).symlink_to(entry.resolve())
-    manifest = json.loads((index_dir / "manifest.json").read_text())
-    depth, rrf_k = next((f["depth"], f["rrf_k"]) for f in manifest["fusion"].values())
+def fusion_specs(specs: list[str]) -> dict[str, dict[str, float]]:
+    """--fusion NAME=PART:WEIGHT,... as name -> weights."""
+    out = {}
     for spec in specs:
         name, _, parts = spec.partition("=")
-        weights = {p.split(":")[0]: float(p.split(":")[1]) for p in parts.split(",")}
-        manifest["fusion"][name] = {"method": "score", "weights": weights, "rrf_k": rrf_k, "depth": depth}
-        manifest["systems"].append(name)
-    (copy / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True))
-    return copy
-
-
-def args_parts(specs: list[str], system: str) -> str:
-    spec = next(s for s in specs if s.partition("=")[0] == system)
-    return "+".join(sorted(p.split(":")[0] for p in spec.partition("=")[2].split(",")))
-
-
-def command_seconds(index_dir: Path, systems: list[str], runs: int = 3) -> dict[str, list[float]]:
-    """Whole `search` commands, each a fresh process (interpreter, imports, index, encoders, one query, output);
-    the systems alternate."""
-    times = {system: [] for system in systems}
-    for query in QUERIES[:runs]:
-        for system in systems:
-            started = time.perf_counter()
-            subprocess.run([sys.executable, "-m", "podsearch.search.cli", query, "--index", str(index_dir),
-                            "--system", system], cwd=ROOT, check=True, capture_output=True)
-            times[system].append(time.perf_counter() - started)
-    return times
+        out[name] = {p.split(":")[0]: float(p.split(":")[1]) for p in parts.split(",")}
+    return out
 
 
 def main(argv=None) -> None:
@@ -152,12 +121,13 @@ def main(argv=None) -> None:
         engine.vectors(name)  # loaded on first use: here, so "index" times what it timed when the engine loaded all
     index_loaded = time.perf_counter()
     model = "finetuned" if "finetuned" in engine.manifest["encoders"] else next(iter(engine.manifest["encoders"]))
-    timed = with_fusions(index_dir, args.fusion) if args.fusion else index_dir
-    others = [s for s in [*engine.fusions, *(f.partition("=")[0] for f in args.fusion)] if s != engine.default_system]
+    candidates = fusion_specs(args.fusion)
+    timed = with_fusions(index_dir, candidates) if candidates else index_dir
+    others = [s for s in [*engine.fusions, *candidates] if s != engine.default_system]
     singles = [s for s in (model, "e5", "bm25") if s in engine.systems]
     try:
         commands = command_seconds(timed, list(dict.fromkeys([engine.default_system, *others, *singles])),
-                                   args.commands)
+                                   args.commands, cwd=ROOT)
     finally:
         if timed != index_dir:
             shutil.rmtree(timed)
@@ -222,7 +192,7 @@ def main(argv=None) -> None:
     print("\nwhole `search` commands (fresh processes, the systems alternating), seconds:")
     default = commands[engine.default_system]
     for system, times in commands.items():
-        parts = "+".join(engine.parts_of(system)) if system in engine.systems else args_parts(args.fusion, system)
+        parts = "+".join(engine.parts_of(system) if system in engine.systems else sorted(candidates[system]))
         ratio = "" if system == engine.default_system else f"  x{np.median(times) / np.median(default):.2f} of default"
         print(f"  --system {system:12s} ({parts}) {', '.join(f'{s:.2f}' for s in times)}; median "
               f"{np.median(times):.2f}{ratio}")

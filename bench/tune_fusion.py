@@ -18,28 +18,14 @@ import argparse
 import itertools
 from pathlib import Path
 
-import numpy as np
-
-from podsearch.compare import RUNS_FILE, load_curated
+from podsearch.compare import RUNS_FILE, fused_values, load_curated
 from podsearch.experiments import read_bytes, resolve
-from podsearch.metrics import per_query
 from podsearch.params import load_params
 from podsearch.retrieval.fusion import Fusion, load_fusions
 from podsearch.runfiles import read_runs
 from podsearch.stats import paired_randomization_test
 
 WEIGHTS = (0.0, 0.25, 0.5, 1.0)  # both methods rank the same under a common rescaling: max weight 1 covers all
-METRICS = ("recall@10", "mrr@30")
-
-
-def values(fusion: Fusion, runs: list[dict], relevant: list[set[str]]) -> dict[str, np.ndarray]:
-    """Each query's metrics for `fusion`, averaged over the runs."""
-    out = {m: [] for m in METRICS}
-    for run in runs:
-        ranked = fusion.fuse({p: (run[p].scores, run[p].ids) for p in fusion.parts}, 30)[1]
-        for metric in METRICS:
-            out[metric].append(per_query(ranked, relevant, metric))
-    return {m: np.mean(v, axis=0) for m, v in out.items()}
 
 
 def main(argv=None) -> None:
@@ -64,10 +50,10 @@ def main(argv=None) -> None:
                 continue
             fusion = Fusion(dict(zip(args.parts, weights)), method=method, rrf_k=int(params["rrf_k"]),
                             depth=int(params["depth"]))
-            rows.append((fusion, values(fusion, runs, curated.relevant)))
+            rows.append((fusion, fused_values(fusion, runs, curated.relevant)))
     rows.sort(key=lambda row: (-row[1]["mrr@30"].mean(), len(row[0].parts), str(row[0].to_dict())))
     best = rows[0][1]["mrr@30"]
-    now = values(current, runs, curated.relevant)
+    now = fused_values(current, runs, curated.relevant)
     head = [f"# `fusion.{args.fusion}` chosen on curated dev", "",
             f"Written by `python -m bench.tune_fusion --fusion {args.fusion} --parts {' '.join(args.parts)} --runs "
             f"'{args.runs}'`: {len(rows)} fusions of {', '.join(args.parts)} over {len(runs)} run"

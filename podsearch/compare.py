@@ -25,6 +25,7 @@ from podsearch.errors import exit_on_error
 from podsearch.evaluation import HEADLINE
 from podsearch.experiments import Experiment, ExperimentError, Study, read_bytes, read_params, resolve
 from podsearch.metrics import per_query
+from podsearch.retrieval.fusion import Fusion
 from podsearch.runfiles import Run, RunFileError, read_runs, system_run
 from podsearch.stats import bootstrap_ci, paired_randomization_test
 
@@ -88,6 +89,21 @@ class Side:
         if lead <= 0:
             return None
         return float((self.values(curated, GAP_METRIC)[keep] - base).sum()) / lead
+
+
+def fused_values(fusion: Fusion, runs: list[dict[str, Run]], relevant: list[set[str]],
+                 metrics: tuple[str, ...] = ("recall@10", "mrr@30")) -> dict[str, np.ndarray]:
+    """Each query's metrics for `fusion` built from each run's parts (a single part: its own ranking), averaged over
+    the runs: how a fused system not in the run files would have scored."""
+    out: dict[str, list[np.ndarray]] = {m: [] for m in metrics}
+    for run in runs:
+        if len(fusion.parts) == 1:
+            ranked = run[fusion.parts[0]].ids
+        else:
+            ranked = fusion.fuse({p: (run[p].scores, run[p].ids) for p in fusion.parts}, 30)[1]
+        for metric in metrics:
+            out[metric].append(per_query(ranked, relevant, metric))
+    return {m: np.mean(v, axis=0) for m, v in out.items()}
 
 
 def load_side(spec: str, system: str, curated: Curated, root: str | Path = ".") -> Side:
