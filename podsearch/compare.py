@@ -158,7 +158,11 @@ def render(a: Side, b: Side, curated: Curated, rows: list[dict]) -> str:
 
 
 def study_table(study: Study, split: str = "dev", resamples: int = 10_000, root: str | Path = ".") -> str:
-    """A study's table: every variant (seed means) against the reference variant, query by query."""
+    """A study's table: every variant (seed means) against the reference variant, query by query; the variant's
+    fine-tune alone, and inside params.yaml's shipped fusion (built from each run's parts)."""
+    from podsearch.params import load_params
+    from podsearch.retrieval.fusion import load_fusions
+
     curated = load_curated(split, root)
     sides = {}
     for variant in study.variants:
@@ -170,9 +174,16 @@ def study_table(study: Study, split: str = "dev", resamples: int = 10_000, root:
         raise ExperimentError(f"{study.name}: the reference variant {study.reference!r} has no run yet; "
                               f"`python -m podsearch.experiments queue {study.name} --variant {study.reference}`")
     reference = sides[study.reference]
-    ref_params = read_params(reference.experiments[0], root)
-    seed = int(ref_params.get("evaluate", {}).get("seed", 42))
+    seed = int(read_params(reference.experiments[0], root).get("evaluate", {}).get("seed", 42))
     base, teacher = (reference.values(curated, GAP_METRIC, s).mean() for s in ("base", "teacher"))
+    shipped = load_fusions(load_params("fusion", Path(root) / "params.yaml"))["shipped"]
+    shipped_name = f"{shipped.method}({', '.join(shipped.parts)})"
+
+    def scores(side: Side) -> dict[str, dict[str, np.ndarray]]:
+        return {"alone": {m: side.values(curated, m) for m in ("recall@10", "mrr@30")},
+                "shipped": fused_values(shipped, side.runs, curated.relevant)}
+
+    ref_scores = scores(reference)
     lines = [
         f"# {study.name}: {study.what}",
         "",
@@ -182,29 +193,31 @@ def study_table(study: Study, split: str = "dev", resamples: int = 10_000, root:
         f"metric is its mean over its seeds; p: paired randomization test against `{study.reference}` "
         f"({resamples:,} resamples); gap closed: (`{study.system}` - base) / (teacher - base) on MRR@30, each run "
         f"with its own teacher (fusion.teacher), over all queries / English / same-language / cross-lingual. "
-        f"`{study.reference}`'s base: MRR@30 {base:.3f}; its teacher: {teacher:.3f}.",
+        f"`{study.reference}`'s base: MRR@30 {base:.3f}; its teacher: {teacher:.3f}. In the shipped system: the "
+        f"variant's `{study.system}` in params.yaml's `fusion.shipped`, {shipped_name}, built from each run's parts.",
         "",
         f"| variant | what it tests | seeds | {study.system} Recall@10 (p) | {study.system} MRR@30 (p) | "
-        "gap closed: all / English / same-language / cross-lingual | shipped Recall@10 (p) | shipped MRR@30 (p) |",
+        "gap closed: all / English / same-language / cross-lingual | in the shipped system: Recall@10 (p) | "
+        "MRR@30 (p) |",
         "|---|---|---|---:|---:|---:|---:|---:|",
     ]
     for variant, side in sides.items():
         seeds = sorted(int(read_params(e, root).get("train", {}).get("seed", 0)) for e in side.experiments)
-        cells = []
-        for system in (study.system, "shipped"):
+        mine, cells = scores(side), []
+        for where in ("alone", "shipped"):
             for metric in ("recall@10", "mrr@30"):
-                mine = side.values(curated, metric, system)
+                values = mine[where][metric]
                 if variant == study.reference:
-                    cells.append(f"{mine.mean():.3f}")
+                    cells.append(f"{values.mean():.3f}")
                 else:
-                    p = paired_randomization_test(mine, reference.values(curated, metric, system), seed, resamples)
-                    cells.append(f"{mine.mean():.3f} ({p:.3f})")
-            if system == study.system:
+                    p = paired_randomization_test(values, ref_scores[where][metric], seed, resamples)
+                    cells.append(f"{values.mean():.3f} ({p:.3f})")
+            if where == "alone":
                 cells.append(" / ".join(_share(side.gap_closed(curated, keep)) for keep in curated.groups.values()))
-        sets = ", ".join(f"`{k}={v}`" for k, v in study.variants[variant].set.items()) or "the committed params"
+        sets = ", ".join(f"`{k}={v}`" for k, v in study.variants[variant].set.items())
+        what = study.variants[variant].what + (f" ({sets})" if sets else "")
         name = f"**{variant}** (reference)" if variant == study.reference else variant
-        lines.append(f"| {name} | {study.variants[variant].what} ({sets}) | {', '.join(map(str, seeds))} | "
-                     + " | ".join(cells) + " |")
+        lines.append(f"| {name} | {what} | {', '.join(map(str, seeds))} | " + " | ".join(cells) + " |")
     missing = [v for v in study.variants if v not in sides]
     if missing:
         lines += ["", "Declared, not run yet: " + ", ".join(f"`{v}`" for v in missing)]
