@@ -58,7 +58,7 @@ def main(argv=None, encoders: dict[str, Any] | None = None) -> int:
         payload = {"query": query, "k": k, "system": system, "results": [h.to_dict() for h in hits]}
         print(json.dumps(payload, ensure_ascii=False, indent=2))
     else:
-        print(f"{len(hits)} results for {one_line(query)!r} ({system})")
+        print(f"{len(hits)} result{'' if len(hits) == 1 else 's'} for {one_line(query)!r} ({system})")
         print(format_hits(hits))
     return 0
 
