@@ -21,7 +21,7 @@ import numpy as np
 
 from podsearch.compare import load_curated
 from podsearch.data import load_prepared
-from podsearch.embeddings import encode_texts, first_words, length_sorted_batches
+from podsearch.embeddings import encode_texts, first_words
 from podsearch.metrics import per_query
 from podsearch.params import load_params
 from podsearch.retrieval.fusion import Fusion

@@ -95,7 +95,8 @@ def render_page(
                 f'{"".join(_result(h, ranks, system) for h in compare_hits)}</ol></section></div>')
     elif hits is not None:
         timing = f" in {elapsed_ms:.0f} ms" if elapsed_ms is not None else ""
-        body = (f'<p class="meta">{len(hits)} results for “{esc(query)}” · {esc(system)}{timing}</p>'
+        found = f'{len(hits)} result{"" if len(hits) == 1 else "s"}'
+        body = (f'<p class="meta">{found} for “{esc(query)}” · {esc(system)}{timing}</p>'
                 f'<ol id="results">{"".join(_result(h) for h in hits)}</ol>')
     wide = ' class="wide"' if compare_hits is not None and not error else ""
     return f"""<!doctype html>
